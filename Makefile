@@ -1,0 +1,61 @@
+# fraudops: every command a user or CI needs. `make` (or `make help`) lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export BENTOML_DO_NOT_TRACK := true
+export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
+export DO_NOT_TRACK := 1
+
+.PHONY: help install lock demo demo-quick test test-fast lint format bench repro serve clean
+
+help: ## show this help
+	@echo "fraudops: the three MLOps maturity levels on credit-card fraud detection"
+	@echo
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36mmake %-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+# The stamp depends on the lock file, so a second `make install` does nothing and a changed
+# lock re-syncs. uv installs the exact pinned set in seconds once its cache is warm.
+$(STAMP): requirements.lock pyproject.toml
+	@echo ">> creating $(VENV) from requirements.lock"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+	@echo ">> $(VENV) ready"
+
+install: $(STAMP) ## create .venv from requirements.lock (idempotent)
+
+lock: ## re-resolve requirements.in into requirements.lock
+	$(BIN)/uv pip compile --quiet requirements.in -o requirements.lock --python-version 3.11
+
+demo: install ## the whole maturity tour on full-size data, offline
+	$(BIN)/fraudops demo
+
+demo-quick: install ## the same tour on small data (what the tests run)
+	$(BIN)/fraudops demo --quick
+
+test: install ## run the test suite (unit, data, model, pipeline, service, workflows)
+	$(BIN)/python -m pytest
+
+lint: install ## ruff check and format check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install ## apply ruff formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: install ## run the benchmarks on full-size data and write results under benchmarks/
+	$(BIN)/python -m benchmarks
+
+repro: install ## run the Level 1 DVC pipeline
+	$(BIN)/dvc repro
+
+clean: ## remove runtime state (var/) and generated data; keeps .venv
+	rm -rf var data reports/*.png level0/model.joblib

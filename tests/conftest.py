@@ -1,0 +1,55 @@
+"""Fixtures shared by every test folder.
+
+Tests run on small generated data (seconds, not minutes); the full-size runs live in the demo
+and the benchmarks. The real sample is read from ``../shared/data/real`` beside the project and
+the tests that need it skip, with the reason, on a clone that has no such folder.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL_SAMPLE = Path(
+    os.environ.get("FRAUDOPS_REAL_SAMPLE", ROOT.parent / "shared/data/real/creditcard_sample.csv")
+)
+#: Legitimate rows in the real sample stand for 284,315 / 4,920 rows of the full data.
+REAL_LEGIT_WEIGHT = 284_315 / 4_920
+
+# Offline and quiet, whatever the caller's environment says.
+os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    """The repository root."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def small_data() -> pd.DataFrame:
+    """20,000 generated transactions (seed 7) with a raised fraud rate so every split has frauds."""
+    from fraudops.data import generate
+
+    return generate(rows=20_000, seed=7, fraud_rate=0.01)
+
+
+@pytest.fixture(scope="session")
+def real_sample() -> pd.DataFrame:
+    """The genuine rows of ``creditcard.csv`` (492 frauds, 4,920 legitimate), sorted by Time."""
+    if not REAL_SAMPLE.is_file():
+        pytest.skip(f"real sample not found at {REAL_SAMPLE} (it lives beside the project, not in it)")
+    from fraudops.data import load
+
+    return load(REAL_SAMPLE).sort_values("Time", kind="stable").reset_index(drop=True)
+
+
+@pytest.fixture(scope="session")
+def real_weights(real_sample: pd.DataFrame) -> pd.Series:
+    """Sample weights that turn the real sample's metrics into full-population estimates."""
+    return real_sample["Class"].map({0: REAL_LEGIT_WEIGHT, 1: 1.0})
