@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 from fraudops import __version__
 
 #: Modules of the library's own commands, each with ``register(subparsers)``.
-BUILTIN = ("fraudops.commands.data",)
+BUILTIN = ("fraudops.commands.data", "fraudops.commands.registry", "fraudops.commands.monitor")
 
 
 class CommandError(Exception):
@@ -40,7 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
     for module in BUILTIN:
         importlib.import_module(module).register(sub)
     for ep in sorted(entry_points(group="fraudops.commands"), key=lambda e: e.name):
-        ep.load()(sub)
+        try:
+            register = ep.load()
+        except ImportError as exc:
+            # A level whose optional dependencies are missing should not take the rest of the
+            # command line down with it; say which command is unavailable and why.
+            print(f"warning: command '{ep.name}' unavailable: {exc}", file=sys.stderr)
+            continue
+        register(sub)
     return parser
 
 

@@ -19,3 +19,7 @@ FULL_ROWS = 284_807
 FULL_FRAUD_RATE = 492 / 284_807
 #: Seconds in a day; ``Time`` 0 is taken as midnight.
 DAY_SECONDS = 86_400
+
+#: Traffic scenarios of the generator (``fraudops.data.generate``): no drift, legitimate traffic
+#: changes (covariate), a new fraud pattern (concept), or both.
+SCENARIOS: tuple[str, ...] = ("none", "covariate", "concept", "both")

@@ -1,0 +1,134 @@
+"""Stage ``train_automl``: the AutoML candidate.
+
+FLAML searches several estimator families and their hyper-parameters under a time budget,
+with the same metric (average precision) and the same kind of stratified cross-validation as
+the custom candidate; :func:`fraudops.automl.fit_automl` wraps its choice in a pipeline with the
+same feature preprocessing. The threshold is chosen on the validation part and the run is
+recorded exactly like the custom one, so ``evaluate`` compares like with like.
+
+    python -m level1.stages.train_automl --raw data/raw/transactions.parquet \
+        --train data/split/train.parquet --valid data/split/valid.parquet \
+        --model models/automl.joblib --report reports/train_automl.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from fraudops.params import ParamsError, load_section
+
+from .common import ThresholdParams, TrackingParams, Trained, plain, record
+
+
+@dataclass(frozen=True)
+class TrainAutomlParams:
+    """Section ``train_automl`` of ``params.yaml``.
+
+    Attributes:
+        time_budget: seconds FLAML may search (the refit of the best model comes on top).
+        estimator_list: FLAML estimator names, e.g. ``lgbm``, ``rf``, ``extra_tree``, ``lrl1``.
+        cv_folds: stratified folds per configuration.
+        seed: FLAML's seed.
+    """
+
+    time_budget: float
+    estimator_list: list[str]
+    cv_folds: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        if self.time_budget <= 0:
+            raise ParamsError(
+                f"params.yaml section 'train_automl': time_budget must be > 0, got {self.time_budget}"
+            )
+        if not self.estimator_list:
+            raise ParamsError("params.yaml section 'train_automl': estimator_list is empty")
+        if self.cv_folds < 2:
+            raise ParamsError(
+                f"params.yaml section 'train_automl': cv_folds must be >= 2, got {self.cv_folds}"
+            )
+
+
+def fit(train: pd.DataFrame, params: TrainAutomlParams) -> Trained:
+    """Run FLAML on ``train`` and return its best pipeline, refitted on all of ``train``."""
+    from fraudops.automl import fit_automl
+
+    start = time.perf_counter()
+    model, info = fit_automl(
+        train,
+        time_budget=params.time_budget,
+        estimator_list=list(params.estimator_list),
+        seed=params.seed,
+        metric="ap",
+        n_splits=params.cv_folds,
+    )
+    seconds = time.perf_counter() - start
+    return Trained(
+        candidate="automl",
+        model=model,
+        params={
+            f"train_automl.{k}": ",".join(v) if isinstance(v, list) else v
+            for k, v in asdict(params).items()
+        },
+        # FLAML minimises 1 - AP; best_score is the best trial's cross-validated AP.
+        cv_average_precision=float(info["best_score"]),
+        train_seconds=seconds,
+        details={
+            "estimator": str(info["best_estimator"]),
+            "model_class": str(info["model_class"]),
+            "best_params": {k: plain(v) for k, v in dict(info["best_config"]).items()},
+            "best_score_per_estimator": dict(info["best_score_per_estimator"]),
+            "n_trials": int(info["n_trials"]),
+            "search_seconds": float(info["search_time"]),
+            "refit_seconds": float(info["refit_time"]),
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--raw", type=Path, required=True, help="raw table (for its data md5)")
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--valid", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True, help="fitted pipeline (.joblib)")
+    parser.add_argument("--report", type=Path, required=True, help="stage report (.json)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+
+    from fraudops.data import load
+
+    params = load_section(TrainAutomlParams, "train_automl", args.params)
+    threshold = load_section(ThresholdParams, "threshold", args.params)
+    tracking = load_section(TrackingParams, "tracking", args.params)
+    train, valid = load(args.train), load(args.valid)
+    print(
+        f"train_automl: FLAML over {', '.join(params.estimator_list)} for "
+        f"{params.time_budget:g}s, {params.cv_folds}-fold CV on {len(train):,} rows",
+        flush=True,
+    )
+    trained = fit(train, params)
+    print(
+        f"train_automl: FLAML chose {trained.details['estimator']} "
+        f"{trained.details['best_params']} in {trained.train_seconds:.1f}s",
+        flush=True,
+    )
+    record(
+        trained,
+        train=train,
+        valid=valid,
+        threshold_params=threshold,
+        tracking_params=tracking,
+        paths={"raw": args.raw, "train": args.train, "valid": args.valid},
+        model_out=args.model,
+        report_out=args.report,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,159 @@
+"""Stage ``train_custom``: the hand-built candidate.
+
+An ``imblearn`` pipeline (features, imbalance handling, estimator) from
+:func:`fraudops.models.make_model`, tuned by grid or random search over
+:func:`fraudops.models.search_space` with stratified cross-validation scored by average
+precision. Resampling sits inside the pipeline, so SMOTE or undersampling only ever sees the
+training folds. The operating threshold is chosen on the validation part; the run, the model
+and the data lineage go to MLflow.
+
+    python -m level1.stages.train_custom --raw data/raw/transactions.parquet \
+        --train data/split/train.parquet --valid data/split/valid.parquet \
+        --model models/custom.joblib --report reports/train_custom.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+from fraudops.params import ParamsError, load_section
+
+from .common import ThresholdParams, TrackingParams, Trained, plain, record
+
+SEARCHES = ("grid", "random")
+
+
+@dataclass(frozen=True)
+class TrainCustomParams:
+    """Section ``train_custom`` of ``params.yaml``.
+
+    Attributes:
+        estimator: one of :data:`fraudops.models.ESTIMATORS`.
+        imbalance: one of :data:`fraudops.models.IMBALANCE`.
+        search: ``"grid"`` (every combination) or ``"random"`` (``n_iter`` draws).
+        n_iter: configurations a random search tries.
+        cv_folds: stratified folds per configuration.
+        seed: seed of the model, the folds and the random search.
+    """
+
+    estimator: str
+    imbalance: str
+    search: str
+    n_iter: int
+    cv_folds: int
+    seed: int
+
+    def __post_init__(self) -> None:
+        from fraudops.models import ESTIMATORS, IMBALANCE
+
+        for key, value, allowed in (
+            ("estimator", self.estimator, ESTIMATORS),
+            ("imbalance", self.imbalance, IMBALANCE),
+            ("search", self.search, SEARCHES),
+        ):
+            if value not in allowed:
+                raise ParamsError(
+                    f"params.yaml section 'train_custom': {key} {value!r} is not one of "
+                    f"{list(allowed)}"
+                )
+        if self.n_iter < 1 or self.cv_folds < 2:
+            raise ParamsError(
+                "params.yaml section 'train_custom': n_iter must be >= 1 and cv_folds >= 2, "
+                f"got {self.n_iter} and {self.cv_folds}"
+            )
+
+
+def fit(train: pd.DataFrame, params: TrainCustomParams) -> Trained:
+    """Search the estimator's hyper-parameters with stratified CV and refit the best on ``train``.
+
+    Args:
+        train: the training part (FEATURES and Class).
+        params: the stage's section.
+
+    Returns:
+        The refitted best pipeline with its CV average precision and the search's findings.
+    """
+    from fraudops.models import make_model, search_space
+    from fraudops.split import stratified_cv, xy
+    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+    model = make_model(params.estimator, params.imbalance, seed=params.seed)
+    space = search_space(params.estimator, params.imbalance)
+    common = {
+        "scoring": "average_precision",
+        "cv": stratified_cv(n_splits=params.cv_folds, seed=params.seed),
+        "refit": True,
+        "error_score": "raise",
+    }
+    if params.search == "grid":
+        search = GridSearchCV(model, space, **common)
+    else:
+        search = RandomizedSearchCV(
+            model, space, n_iter=params.n_iter, random_state=params.seed, **common
+        )
+    x, y = xy(train)
+    start = time.perf_counter()
+    search.fit(x, y)
+    seconds = time.perf_counter() - start
+    best = search.best_index_
+    return Trained(
+        candidate="custom",
+        model=search.best_estimator_,
+        params={f"train_custom.{k}": v for k, v in asdict(params).items()},
+        cv_average_precision=float(search.best_score_),
+        train_seconds=seconds,
+        details={
+            "estimator": params.estimator,
+            "best_params": {k: plain(v) for k, v in search.best_params_.items()},
+            "cv_average_precision_std": float(search.cv_results_["std_test_score"][best]),
+            "configurations_tried": len(search.cv_results_["params"]),
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--raw", type=Path, required=True, help="raw table (for its data md5)")
+    parser.add_argument("--train", type=Path, required=True)
+    parser.add_argument("--valid", type=Path, required=True)
+    parser.add_argument("--model", type=Path, required=True, help="fitted pipeline (.joblib)")
+    parser.add_argument("--report", type=Path, required=True, help="stage report (.json)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+
+    from fraudops.data import load
+
+    params = load_section(TrainCustomParams, "train_custom", args.params)
+    threshold = load_section(ThresholdParams, "threshold", args.params)
+    tracking = load_section(TrackingParams, "tracking", args.params)
+    train, valid = load(args.train), load(args.valid)
+    print(
+        f"train_custom: {params.search} search over {params.estimator} ({params.imbalance}), "
+        f"{params.cv_folds}-fold stratified CV on {len(train):,} rows",
+        flush=True,
+    )
+    trained = fit(train, params)
+    print(
+        f"train_custom: best {trained.details['best_params']} in {trained.train_seconds:.1f}s",
+        flush=True,
+    )
+    record(
+        trained,
+        train=train,
+        valid=valid,
+        threshold_params=threshold,
+        tracking_params=tracking,
+        paths={"raw": args.raw, "train": args.train, "valid": args.valid},
+        model_out=args.model,
+        report_out=args.report,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,310 @@
+"""The fraud-scoring service (Level 2): one BentoML 1.4 class-based service, ``fraud_detector``.
+
+Endpoints:
+
+- ``POST /predict``: one transaction -> ``{transaction_id, fraud_probability, is_fraud, threshold,
+  model_version}``; an id is generated (uuid4 hex) when absent. Concurrent requests are scored in
+  adaptive micro-batches (:mod:`level2.service.batcher`) unless ``FRAUDOPS_BATCHING=0``.
+- ``POST /predict_batch``: ``{"transactions": [...]}`` (1..``FRAUDOPS_MAX_BATCH``) ->
+  ``{"predictions": [...]}`` in request order, all scored by one model version.
+- ``POST /feedback``: ``{transaction_id, is_fraud}`` records the true label of a logged prediction;
+  404 for an id never scored; sending the same label twice changes nothing.
+- ``GET /model``: the version being served, its threshold and its offline metrics (its run's).
+- ``POST /admin/reload``: look up the champion now (``Authorization: Bearer $FRAUDOPS_ADMIN_TOKEN``;
+  401 without the header, 403 with a wrong token or when no token is configured).
+- Built in: ``/metrics`` (Prometheus; BentoML's plus ``fraudops_*``, see
+  :mod:`level2.service.metrics`), ``/healthz`` (alive), ``/readyz`` (200 only once a model is
+  loaded), ``/docs`` (OpenAPI).
+
+Requests that do not fit the schemas (:mod:`fraudops.serving.schemas`) get a 400 whose ``detail``
+lists each problem with its ``loc`` (the field) and ``msg`` (the reason); bodies over the size limit
+get 413. The service keeps serving either way.
+
+Every prediction is recorded in the prediction log (:class:`fraudops.predlog.PredictionLog`): the
+request only enqueues the rows; a writer thread stores them in batches, and the log is flushed when
+the service shuts down.
+
+The model comes only from the registry: at start-up and then every ``FRAUDOPS_RELOAD_INTERVAL``
+seconds the service asks which version holds ``@champion``; a new one is loaded in the background
+and swapped in atomically (:mod:`level2.service.champion`). No endpoint takes a path or a pickle,
+and the Bento holds code, not a model: a Bento built last month serves today's champion.
+
+Configuration (environment variables; defaults work offline):
+
+==============================  ================================================================
+``FRAUDOPS_STATE_DIR``          state directory (``var``): registry and prediction log defaults
+``MLFLOW_TRACKING_URI``         registry (``sqlite:///<state dir>/mlflow.db``)
+``FRAUDOPS_PREDICTION_LOG``     prediction log URL (``sqlite:///<state dir>/predictions.sqlite``)
+``FRAUDOPS_MODEL_ALIAS``        registry alias served (``champion``)
+``FRAUDOPS_RELOAD_INTERVAL``    seconds between registry look-ups (``10``; ``0``: only on
+                                ``POST /admin/reload``)
+``FRAUDOPS_MAX_BATCH``          largest ``/predict_batch`` request (``10000``)
+``FRAUDOPS_BATCHING``           adaptive micro-batching of ``/predict`` (``1``; ``0`` turns it off)
+``FRAUDOPS_MICROBATCH_SIZE``    largest micro-batch (``128``)
+``FRAUDOPS_MAX_BODY_BYTES``     request body limit (2 KiB per transaction of the largest batch
+                                plus 64 KiB: about 20 MB)
+``FRAUDOPS_ADMIN_TOKEN``        token of ``POST /admin/reload`` (unset: the endpoint is disabled)
+``FRAUDOPS_WORKERS``            worker processes (``1``; each loads the model and polls)
+==============================  ================================================================
+
+The HTTP-level settings (``FRAUDOPS_MAX_BATCH``, ``FRAUDOPS_MAX_BODY_BYTES``, ``FRAUDOPS_WORKERS``)
+are read when this module is imported; the others when the service starts.
+
+Run it with ``fraudops serve`` or ``bentoml serve level2.service.service:FraudDetector``; build it
+with ``bentoml build -f level2/bentofile.yaml .``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+import bentoml
+import numpy as np
+from fraudops.predlog import PredictionLog, UnknownTransaction
+from fraudops.serving.schemas import (
+    BatchResponse,
+    Feedback,
+    FeedbackResult,
+    ModelInfo,
+    Prediction,
+    Transaction,
+    batch_request_model,
+)
+from pydantic import BaseModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from level2.service.batcher import MicroBatcher
+from level2.service.champion import ChampionWatcher, ModelNotReady, ServingModel
+from level2.service.http import BodySizeLimit, error_response
+from level2.service.metrics import service_metrics
+from level2.service.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Read at import: BentoML needs the workers, the batch schema and the middleware up front.
+SETTINGS = Settings.from_env()
+
+#: A single transaction waiting in the micro-batcher, with the time its request arrived.
+Pending = tuple[Transaction, float]
+
+
+class ReloadResult(BaseModel):
+    """What ``POST /admin/reload`` did."""
+
+    changed: bool
+    version: str | None
+    error: str | None = None
+
+
+async def _model_view(_: Request) -> Response:
+    # GET routes cannot be BentoML APIs (those are POST), hence a small mounted Starlette app.
+    service = bentoml.get_current_service()
+    try:
+        info = service.model_info()
+    except ModelNotReady as exc:
+        return error_response(503, str(exc))
+    return JSONResponse(info.model_dump())
+
+
+_model_app = Starlette(routes=[Route("/model", _model_view, methods=["GET"])])
+
+
+@bentoml.asgi_app(_model_app, path="/", name="model-info")
+@bentoml.service(
+    name="fraud_detector",
+    workers=SETTINGS.workers,
+    traffic={"timeout": 60},
+    labels={"project": "fraudops", "level": "2"},
+)
+class FraudDetector:
+    """Scores card transactions with the registry's ``@champion`` (see the module docstring)."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        # BentoML constructs the service with no argument; tests may pass their own settings.
+        self.settings = settings or SETTINGS
+        self.metrics = service_metrics()
+        self.predictions = PredictionLog(self.settings.prediction_log)
+        self.predictions.start()
+        # One scoring thread for single transactions and one for batches, so that a 10,000-row
+        # batch never queues single requests behind it.
+        self._single_pool = ThreadPoolExecutor(1, thread_name_prefix="fraudops-score")
+        self._batch_pool = ThreadPoolExecutor(1, thread_name_prefix="fraudops-batch")
+        self._batcher: MicroBatcher[Pending, Prediction] | None = None
+        if self.settings.batching:
+            self._batcher = MicroBatcher(
+                self._score_pending,
+                max_size=self.settings.microbatch_size,
+                executor=self._single_pool,
+            )
+        self.watcher = ChampionWatcher(
+            self.settings.model_alias,
+            interval=self.settings.reload_interval,
+            on_swap=self._swapped,
+        )
+        # The first load happens before the server accepts requests, so /readyz is true as soon
+        # as the port opens when a champion exists; if none does yet, polling keeps looking.
+        self.watcher.refresh()
+        self.watcher.start()
+
+    # -- scoring ---------------------------------------------------------------------------
+
+    def _score_pending(self, pending: Sequence[Pending]) -> list[Prediction]:
+        """Score transactions with the current model, log them and count them (a worker thread)."""
+        model = self.watcher.require()  # one snapshot for the whole batch: one version
+        rows = np.array([tx.features() for tx, _ in pending], dtype=np.float64)
+        scores = model.score(rows)
+        decisions = scores >= model.threshold
+        ids = [tx.transaction_id or uuid.uuid4().hex for tx, _ in pending]
+        now, wall = time.perf_counter(), time.time()
+        self.predictions.record(
+            [
+                {
+                    "transaction_id": tid,
+                    "ts": wall,
+                    "features": rows[i],
+                    "score": float(scores[i]),
+                    "is_fraud": bool(decisions[i]),
+                    "threshold": model.threshold,
+                    "model_version": model.version,
+                    "latency_ms": (now - pending[i][1]) * 1000.0,
+                }
+                for i, tid in enumerate(ids)
+            ]
+        )
+        self.metrics.observe_batch(model.version, scores, decisions)
+        return [
+            Prediction(
+                transaction_id=tid,
+                fraud_probability=float(score),
+                is_fraud=bool(decision),
+                threshold=model.threshold,
+                model_version=model.version,
+            )
+            for tid, score, decision in zip(ids, scores.tolist(), decisions.tolist(), strict=True)
+        ]
+
+    def _swapped(self, old: ServingModel | None, new: ServingModel) -> None:
+        self.metrics.serving(self.settings.model_alias, old.version if old else None, new.version)
+
+    # -- API -------------------------------------------------------------------------------
+
+    @bentoml.api(route="/predict", output_spec=Prediction)
+    async def predict(self, transaction: Transaction, /) -> Prediction | Response:
+        """Score one transaction."""
+        pending = (transaction, time.perf_counter())
+        try:
+            if self._batcher is not None:
+                return await self._batcher.submit(pending)
+            loop = asyncio.get_running_loop()
+            (prediction,) = await loop.run_in_executor(
+                self._single_pool, self._score_pending, [pending]
+            )
+            return prediction
+        except ModelNotReady as exc:
+            return error_response(503, str(exc))
+
+    @bentoml.api(
+        route="/predict_batch",
+        input_spec=batch_request_model(SETTINGS.max_batch),
+        output_spec=BatchResponse,
+    )
+    async def predict_batch(self, transactions: list[Transaction]) -> BatchResponse | Response:
+        """Score up to ``FRAUDOPS_MAX_BATCH`` transactions in one call, all with one version."""
+        start = time.perf_counter()
+        loop = asyncio.get_running_loop()
+        try:
+            predictions = await loop.run_in_executor(
+                self._batch_pool, self._score_pending, [(tx, start) for tx in transactions]
+            )
+        except ModelNotReady as exc:
+            return error_response(503, str(exc))
+        return BatchResponse(predictions=predictions)
+
+    @bentoml.api(route="/feedback", output_spec=FeedbackResult)
+    async def feedback(self, feedback: Feedback, /) -> FeedbackResult | Response:
+        """Record the true label of a transaction scored earlier."""
+        loop = asyncio.get_running_loop()
+        try:
+            status = await loop.run_in_executor(
+                None, self.predictions.add_feedback, feedback.transaction_id, feedback.is_fraud
+            )
+        except UnknownTransaction:
+            return error_response(
+                404,
+                f"transaction_id {feedback.transaction_id!r}: no prediction with this id was "
+                "logged, so there is nothing to attach the label to",
+                field="transaction_id",
+            )
+        self.metrics.feedback.labels(is_fraud=str(feedback.is_fraud).lower(), status=status).inc()
+        return FeedbackResult(
+            transaction_id=feedback.transaction_id, is_fraud=feedback.is_fraud, status=status
+        )
+
+    @bentoml.api(route="/admin/reload", output_spec=ReloadResult)
+    async def admin_reload(self, ctx: bentoml.Context) -> ReloadResult | Response:
+        """Look up the champion now instead of at the next poll (token required)."""
+        denied = self._deny_admin(ctx.request.headers.get("authorization"))
+        if denied is not None:
+            # BentoML gives an API with a context the context's status, whatever it returns.
+            ctx.response.status_code = denied.status_code
+            return denied
+        changed = await asyncio.get_running_loop().run_in_executor(None, self.watcher.refresh)
+        current = self.watcher.current
+        return ReloadResult(
+            changed=changed,
+            version=current.version if current else None,
+            error=self.watcher.last_error,
+        )
+
+    def _deny_admin(self, authorization: str | None) -> Response | None:
+        token = self.settings.admin_token
+        if token is None:
+            return error_response(
+                403, "admin endpoints are disabled: set FRAUDOPS_ADMIN_TOKEN to enable them"
+            )
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not given:
+            response = error_response(401, "missing 'Authorization: Bearer <token>' header")
+            response.headers["WWW-Authenticate"] = "Bearer"
+            return response
+        # Constant-time comparison: the time taken must not reveal how much of the token matched.
+        if not hmac.compare_digest(given.strip().encode(), token.encode()):
+            return error_response(403, "invalid admin token")
+        return None
+
+    # -- state -----------------------------------------------------------------------------
+
+    def model_info(self) -> ModelInfo:
+        """The version being served (``GET /model``).
+
+        Raises:
+            ModelNotReady: no model is loaded yet.
+        """
+        return self.watcher.require().info
+
+    async def __is_ready__(self) -> bool:
+        # /readyz: ready once a model is loaded (BentoML answers 503 before that).
+        return self.watcher.current is not None
+
+    @bentoml.on_shutdown
+    def close(self) -> None:
+        """Stop polling, finish scoring and flush the prediction log (idempotent)."""
+        self.watcher.stop()
+        self._single_pool.shutdown(wait=True)
+        self._batch_pool.shutdown(wait=True)
+        self.predictions.close()
+        log.info("prediction log flushed and closed")
+
+
+FraudDetector.add_asgi_middleware(
+    BodySizeLimit, max_bytes=SETTINGS.max_body_bytes, setting="FRAUDOPS_MAX_BODY_BYTES"
+)

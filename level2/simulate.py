@@ -1,0 +1,263 @@
+"""``fraudops simulate``: production traffic against the running service, with delayed labels.
+
+Replays generated transactions whose ``Time`` continues after the training data, at a given rate
+and concurrency, through ``POST /predict``. After ``--drift-at`` transactions a drift scenario
+switches on (``covariate``: legitimate traffic changes; ``concept``: a new fraud pattern). True
+labels come back through ``POST /feedback`` after ``--label-delay`` seconds for a fraction of
+the transactions, as chargebacks would.
+
+Everything sent and received is saved (``--out``, Parquet), so a run can be compared with what
+the service logged: one row per transaction with its id, features, true class, the score and
+model version that came back, the HTTP status, the latency and whether its label was sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import heapq
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fraudops.schema import DAY_SECONDS, FEATURES, SCENARIOS, TARGET
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Production traffic starts after the two days of training data.
+DEFAULT_START = 2 * DAY_SECONDS
+
+
+@dataclass(frozen=True)
+class TrafficPlan:
+    """What to send. ``drift_at`` is the index of the first drifted transaction."""
+
+    rows: int
+    scenario: str = "none"
+    drift_at: int | None = None
+    fraud_rate: float = 492 / 284_807
+    start_time: float = DEFAULT_START
+    seed: int = 1
+
+
+def make_stream(plan: TrafficPlan) -> pd.DataFrame:
+    """The transactions to replay, in time order, with ids and a ``drifted`` flag.
+
+    Before ``drift_at`` the traffic looks like the training data; from there on it follows
+    ``plan.scenario``. The two parts are generated with different seeds and the second
+    continues the first one's clock.
+    """
+    import pandas as pd
+
+    from fraudops.data import generate
+
+    if plan.scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {SCENARIOS}, got {plan.scenario!r}")
+    cut = plan.rows if plan.scenario == "none" or plan.drift_at is None else plan.drift_at
+    cut = max(0, min(cut, plan.rows))
+    parts = []
+    if cut:
+        before = generate(cut, plan.seed, fraud_rate=plan.fraud_rate, start_time=plan.start_time)
+        before["drifted"] = False
+        parts.append(before)
+    if plan.rows - cut:
+        start = float(parts[0]["Time"].max()) + 1.0 if parts else plan.start_time
+        after = generate(
+            plan.rows - cut, plan.seed + 1, fraud_rate=plan.fraud_rate,
+            scenario=plan.scenario, start_time=start,
+        )
+        after["drifted"] = True
+        parts.append(after)
+    stream = pd.concat(parts, ignore_index=True)
+    stream.insert(0, "transaction_id", [f"sim-{plan.seed}-{i:07d}" for i in range(len(stream))])
+    return stream
+
+
+async def _replay(
+    url: str,
+    stream: pd.DataFrame,
+    *,
+    rate: float | None,
+    concurrency: int,
+    label_delay: float,
+    label_fraction: float,
+    seed: int,
+    progress: bool,
+) -> pd.DataFrame:
+    import httpx
+    import numpy as np
+    from tqdm import tqdm
+
+    rng = np.random.default_rng(seed)
+    labeled = rng.random(len(stream)) < label_fraction
+    payloads = stream[["transaction_id", *FEATURES]].to_dict("records")
+    classes = stream[TARGET].to_numpy()
+    n = len(stream)
+    status = np.zeros(n, dtype=int)
+    score = np.full(n, np.nan)
+    version = np.empty(n, dtype=object)
+    latency_ms = np.full(n, np.nan)
+    feedback_status = np.zeros(n, dtype=int)
+    due: list[tuple[float, int]] = []  # (time the label arrives, row): a min-heap
+    start = time.perf_counter()
+    bar = tqdm(total=n, unit="tx", disable=not progress, desc="simulate")
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=30.0, limits=limits) as client:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(n):
+            queue.put_nowait(i)
+
+        async def send(i: int) -> None:
+            if rate:  # open-loop pacing: transaction i is due at i / rate seconds
+                delay = start + i / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            t0 = time.perf_counter()
+            try:
+                r = await client.post("/predict", json=payloads[i])
+                status[i] = r.status_code
+                if r.status_code == 200:
+                    body = r.json()
+                    score[i] = body["fraud_probability"]
+                    version[i] = body["model_version"]
+            except httpx.HTTPError:
+                status[i] = -1
+            latency_ms[i] = (time.perf_counter() - t0) * 1000
+            if status[i] == 200 and labeled[i]:
+                heapq.heappush(due, (time.perf_counter() + label_delay, i))
+            bar.update(1)
+
+        async def label_ready() -> None:
+            while due and due[0][0] <= time.perf_counter():
+                _, i = heapq.heappop(due)
+                body = {"transaction_id": payloads[i]["transaction_id"], "is_fraud": bool(classes[i])}
+                try:
+                    r = await client.post("/feedback", json=body)
+                    feedback_status[i] = r.status_code
+                except httpx.HTTPError:
+                    feedback_status[i] = -1
+
+        async def worker() -> None:
+            while True:
+                try:
+                    i = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                await send(i)
+                await label_ready()
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        # The labels still in flight arrive after their delay, as chargebacks would.
+        while due:
+            await asyncio.sleep(max(0.0, due[0][0] - time.perf_counter()))
+            await label_ready()
+    bar.close()
+
+    out = stream.copy()
+    out["status"] = status
+    out["score"] = score
+    out["model_version"] = version
+    out["latency_ms"] = latency_ms
+    out["label_sent"] = feedback_status == 200
+    out["feedback_status"] = feedback_status
+    return out
+
+
+def simulate(
+    url: str,
+    plan: TrafficPlan,
+    *,
+    rate: float | None = None,
+    concurrency: int = 8,
+    label_delay: float = 1.0,
+    label_fraction: float = 1.0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Send ``plan``'s traffic to the service at ``url`` and return what happened, row by row.
+
+    Args:
+        url: the service's base URL, e.g. ``http://127.0.0.1:3000``.
+        plan: the transactions to send.
+        rate: transactions per second (``None``: as fast as ``concurrency`` allows).
+        concurrency: requests in flight at once.
+        label_delay: seconds from a prediction to its label.
+        label_fraction: share of transactions whose label ever comes back.
+        progress: show a progress bar.
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if not 0.0 <= label_fraction <= 1.0:
+        raise ValueError(f"label_fraction must be in [0, 1], got {label_fraction}")
+    stream = make_stream(plan)
+    return asyncio.run(
+        _replay(
+            url.rstrip("/"), stream, rate=rate, concurrency=concurrency, label_delay=label_delay,
+            label_fraction=label_fraction, seed=plan.seed, progress=progress,
+        )
+    )
+
+
+def describe(sent: pd.DataFrame) -> dict[str, Any]:
+    """Counts and recall of what a simulation sent, before and after the drift point."""
+    ok = sent["status"] == 200
+    out: dict[str, Any] = {
+        "sent": len(sent),
+        "ok": int(ok.sum()),
+        "errors": int((~ok).sum()),
+        "labels_sent": int(sent["label_sent"].sum()),
+        "p50_ms": float(sent["latency_ms"].median()),
+        "p99_ms": float(sent["latency_ms"].quantile(0.99)),
+        "versions": sorted(sent.loc[ok, "model_version"].dropna().unique().tolist()),
+    }
+    return out
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    plan = TrafficPlan(
+        rows=args.rows, scenario=args.scenario, drift_at=args.drift_at,
+        fraud_rate=args.fraud_rate, start_time=args.start_time, seed=args.seed,
+    )
+    started = time.perf_counter()
+    sent = simulate(
+        args.url, plan, rate=args.rate, concurrency=args.concurrency,
+        label_delay=args.label_delay, label_fraction=args.label_fraction,
+    )
+    from fraudops.data import save
+
+    stats = describe(sent)
+    print(
+        f"sent {stats['sent']:,} in {time.perf_counter() - started:.1f}s: {stats['ok']:,} ok, "
+        f"{stats['errors']:,} errors, {stats['labels_sent']:,} labels; "
+        f"p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms; "
+        f"model versions {', '.join(stats['versions']) or '-'}"
+    )
+    if args.out:
+        save(sent, Path(args.out))
+        print(f"saved what was sent to {args.out}")
+    return 0 if stats["errors"] == 0 else 1
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``fraudops simulate`` to the command line."""
+    p = subparsers.add_parser(
+        "simulate",
+        help="replay generated traffic against the service, with drift and delayed labels",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--url", required=True, help="service base URL, e.g. http://127.0.0.1:3000")
+    p.add_argument("--rows", type=int, required=True, help="transactions to send")
+    p.add_argument("--rate", type=float, help="transactions per second (default: as fast as possible)")
+    p.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
+    p.add_argument("--scenario", choices=SCENARIOS, default="none", help="drift after --drift-at")
+    p.add_argument("--drift-at", type=int, help="index of the first drifted transaction")
+    p.add_argument("--label-delay", type=float, default=1.0, help="seconds until a label arrives")
+    p.add_argument("--label-fraction", type=float, default=1.0, help="share of labels that arrive")
+    p.add_argument("--fraud-rate", type=float, default=492 / 284_807)
+    p.add_argument("--start-time", type=float, default=DEFAULT_START, help="first Time value")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", help="save what was sent (.parquet or .csv)")
+    p.set_defaults(func=_cmd)

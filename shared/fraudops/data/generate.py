@@ -1,0 +1,210 @@
+"""Synthetic transactions with the exact ``creditcard.csv`` schema.
+
+Each class is drawn from a *Gaussian copula*: a latent standard-normal vector with the class's
+correlation structure is pushed, feature by feature, through that class's quantile table. The
+marginals are therefore the real ones (skewed, heavy-tailed V features; Amount with many tiny
+fraud "test charges"), and so are the dependencies that matter:
+
+- legitimate rows: V features independent of each other (PCA components), ``log1p(Amount)``
+  correlated with V2, V5, V7, V20 ... as in the real data;
+- frauds: a low-rank factor model, so the known signature (low V14, V12, V10, V17, V3; high
+  V4, V11) moves together along a "severity" axis, from frauds that look almost legitimate to
+  extreme ones. Independent marginals would let trees learn shapes real frauds do not have.
+
+The quantiles, correlations and factor loadings are summaries of the genuine rows in the real
+sample, measured by ``scripts/calibrate_generator.py`` into ``calibration.json`` beside this
+file (no rows are stored). ``Time`` spans two days from ``start_time``; legitimate volume drops
+about 5x between 1 and 6 am (``Time % 86400`` is the time of day, 0 = midnight), frauds keep
+their own, flatter, hourly profile.
+
+Scenarios, for the later levels' drift tests:
+
+- ``covariate``: legitimate traffic changes (amounts inflate 1.6x, twelve V features shift by
+  half a spread); frauds look as before.
+- ``concept``: a new fraud pattern. The new frauds look legitimate on the known signature
+  features and instead stand out on V13, V15, V22, V23, V25, V26 (which barely differ between
+  the classes in the original data) with mid-sized amounts, so a model trained before it misses
+  them, and a model retrained on labeled examples catches them.
+- ``both``: the two at once.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+from scipy.stats import t as student_t
+
+from fraudops.schema import (
+    AMOUNT,
+    COLUMNS,
+    DAY_SECONDS,
+    FULL_FRAUD_RATE,
+    FULL_ROWS,
+    SCENARIOS,
+    TARGET,
+    TIME,
+)
+
+#: The latent columns, in calibration order: V1..V28 then log1p(Amount).
+_LATENT = [*(f"V{i}" for i in range(1, 29)), "log_amount"]
+_DAYS = 2
+#: Covariate shift: these V features move by half a (latent) spread for legitimate rows.
+COVARIATE_SHIFTED = ("V1", "V2", "V3", "V4", "V5", "V6", "V7", "V8", "V9", "V10", "V11", "V12")
+COVARIATE_SHIFT = 0.5
+COVARIATE_AMOUNT_FACTOR = 1.6
+#: Concept drift: the new fraud pattern's signature (latent shifts, in spreads).
+CONCEPT_SIGNATURE = {"V13": 2.5, "V15": -2.5, "V22": 2.5, "V23": -2.0, "V25": 2.0, "V26": 2.5}
+CONCEPT_SHARE = 0.7
+#: Degrees of freedom of the t-copula per class (smaller: more joint tail events).
+TAIL_DF = {"legit": 4.0, "fraud": 4.0}  # share of frauds that follow the new pattern after the drift
+
+
+@lru_cache(maxsize=1)
+def calibration() -> dict:
+    """The calibration table (quantiles, correlations, loadings, hourly profiles)."""
+    text = resources.files("fraudops.data").joinpath("calibration.json").read_text()
+    return json.loads(text)
+
+
+def _quantile_map(z: np.ndarray, probs_z: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Push latent normal scores through a quantile table.
+
+    Inside the table: linear interpolation between quantiles. Beyond its ends: the slope of the
+    outermost segment continues, so the tails stay heavy instead of being clipped at the most
+    extreme quantile that a sample can estimate.
+    """
+    out = np.interp(z, probs_z, q)
+    lo, hi = z < probs_z[0], z > probs_z[-1]
+    slope_lo = (q[1] - q[0]) / (probs_z[1] - probs_z[0])
+    slope_hi = (q[-1] - q[-2]) / (probs_z[-1] - probs_z[-2])
+    out[lo] = q[0] + (z[lo] - probs_z[0]) * slope_lo
+    out[hi] = q[-1] + (z[hi] - probs_z[-1]) * slope_hi
+    return out
+
+
+def _latent(cls: str, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Latent standard-normal scores (n x 29) with the class's dependence structure."""
+    cal = calibration()[cls]
+    k = len(_LATENT)
+    if cls == "legit":
+        # V's uncorrelated; log_amount = its correlations with them + the rest as noise.
+        z = rng.standard_normal((n, k))
+        rho = np.asarray(cal["amount_corr"])
+        scale = np.sqrt(max(1e-6, 1.0 - float(rho @ rho)))
+        z[:, -1] = z[:, :-1] @ rho + scale * z[:, -1]
+    else:
+        loadings = np.asarray(cal["loadings"])
+        unique = np.sqrt(np.clip(1.0 - (loadings**2).sum(axis=1), 1e-6, None))
+        factors = rng.standard_normal((n, loadings.shape[1]))
+        z = factors @ loadings.T + rng.standard_normal((n, k)) * unique
+    # A t-copula: one shared random scale per row. Uncorrelated is not independent: a real
+    # transaction that is unusual on one component tends to be unusual on several. Without it,
+    # legitimate outliers would be outliers on one feature only, and trees trained on the
+    # synthetic data would call every multi-feature outlier a fraud.
+    nu = TAIL_DF[cls]
+    return z * np.sqrt(nu / rng.chisquare(nu, size=(n, 1)))
+
+
+def _features(cls: str, z: np.ndarray) -> np.ndarray:
+    """Map latent draws to V1..V28 and Amount through the class's quantile tables."""
+    cal = calibration()
+    # The latent draws are Student-t, so the table's knots sit at t quantiles: the same as
+    # mapping t.cdf(z) through the probabilities, without a cdf call per value.
+    probs_z = student_t.ppf(np.asarray(cal["probs"]), TAIL_DF[cls])
+    out = np.empty_like(z)
+    for j, col in enumerate(_LATENT):
+        out[:, j] = _quantile_map(z[:, j], probs_z, np.asarray(cal[cls]["quantiles"][col]))
+    # Heavy tails, but within what the real data shows (e.g. V5 reaches -113.7).
+    out[:, :-1] = np.clip(out[:, :-1], -120.0, 120.0)
+    amount = np.expm1(np.clip(out[:, -1], 0.0, np.log1p(25_691.16)))
+    out[:, -1] = np.round(amount, 2)
+    return out
+
+
+def _times(cls: str, n: int, rng: np.random.Generator, start_time: float) -> np.ndarray:
+    """Seconds over two days from ``start_time``, following the class's hourly profile."""
+    share = np.asarray(calibration()[cls]["hour_share"], dtype=float)
+    share = share / share.sum()
+    day = rng.integers(0, _DAYS, n)
+    hour = rng.choice(24, size=n, p=share)
+    # Time of day is measured from midnight, so production traffic that starts at an arbitrary
+    # start_time keeps the day/night cycle of the wall clock.
+    base = np.floor(start_time / DAY_SECONDS) * DAY_SECONDS
+    t = base + day * DAY_SECONDS + hour * 3_600 + rng.uniform(0, 3_600, n)
+    t = np.where(t < start_time, t + _DAYS * DAY_SECONDS, t)
+    return np.floor(t)
+
+
+def _check(rows: int, fraud_rate: float, scenario: str, start_time: float) -> None:
+    if not isinstance(rows, int | np.integer) or rows < 1:
+        raise ValueError(f"rows must be a positive integer, got {rows!r}")
+    if not 0.0 <= fraud_rate <= 1.0:
+        raise ValueError(f"fraud_rate must be between 0 and 1, got {fraud_rate!r}")
+    if scenario not in SCENARIOS:
+        raise ValueError(f"scenario must be one of {', '.join(SCENARIOS)}, got {scenario!r}")
+    if not np.isfinite(start_time) or start_time < 0:
+        raise ValueError(f"start_time must be a finite number >= 0, got {start_time!r}")
+
+
+def generate(
+    rows: int = FULL_ROWS,
+    seed: int = 0,
+    *,
+    fraud_rate: float = FULL_FRAUD_RATE,
+    scenario: str = "none",
+    start_time: float = 0.0,
+) -> pd.DataFrame:
+    """Generate transactions with the ``creditcard.csv`` columns, sorted by ``Time``.
+
+    Args:
+        rows: number of transactions (284,807 in the original).
+        seed: the same seed gives the same rows.
+        fraud_rate: share of frauds; the count is ``round(rows * fraud_rate)``.
+        scenario: ``none``, ``covariate``, ``concept`` or ``both`` (see the module docstring).
+        start_time: the first possible ``Time``; production traffic continues after training.
+
+    Returns:
+        A DataFrame with exactly ``fraudops.schema.COLUMNS``: float64 features, int64 ``Class``.
+
+    Raises:
+        ValueError: an argument is out of range; the message names it.
+    """
+    _check(rows, fraud_rate, scenario, start_time)
+    rng = np.random.default_rng(seed)
+    n_fraud = min(rows, round(rows * fraud_rate))
+    n_legit = rows - n_fraud
+    index = {c: j for j, c in enumerate(_LATENT)}
+
+    z_legit = _latent("legit", n_legit, rng)
+    if scenario in ("covariate", "both"):
+        for col in COVARIATE_SHIFTED:
+            z_legit[:, index[col]] += COVARIATE_SHIFT
+    legit = _features("legit", z_legit)
+    if scenario in ("covariate", "both"):
+        legit[:, -1] = np.round(legit[:, -1] * COVARIATE_AMOUNT_FACTOR, 2)
+
+    fraud = _features("fraud", _latent("fraud", n_fraud, rng))
+    if scenario in ("concept", "both") and n_fraud:
+        # The new pattern: legitimate-looking rows with their own signature and mid-sized amounts.
+        new = rng.random(n_fraud) < CONCEPT_SHARE
+        z_new = _latent("legit", int(new.sum()), rng)
+        for col, shift in CONCEPT_SIGNATURE.items():
+            z_new[:, index[col]] += shift
+        looks = _features("legit", z_new)
+        looks[:, -1] = np.round(rng.lognormal(np.log(350.0), 0.4, len(looks)), 2)
+        fraud[new] = looks
+
+    values = np.vstack([legit, fraud])
+    df = pd.DataFrame(values[:, :-1], columns=_LATENT[:-1])
+    df.insert(0, TIME, np.concatenate([
+        _times("legit", n_legit, rng, start_time), _times("fraud", n_fraud, rng, start_time)
+    ]))
+    df[AMOUNT] = values[:, -1]
+    df[TARGET] = np.concatenate([np.zeros(n_legit, np.int64), np.ones(n_fraud, np.int64)])
+    order = np.argsort(df[TIME].to_numpy(), kind="stable")
+    df = df.iloc[order].reset_index(drop=True)
+    return df[list(COLUMNS)].astype({c: "float64" for c in COLUMNS[:-1]})

@@ -1,0 +1,146 @@
+"""Fixtures of the service tests: a real registry with two small models, and served instances.
+
+Everything lives in one temporary state directory per test module (registry, artifacts,
+prediction logs, the BentoML home), pointed at through the same environment variables a user
+sets; the variables are restored when the module ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+from fraudops.schema import FEATURES, TARGET
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Seconds a served instance may take to load (imports and the model load are slow on 2 cores).
+READY_TIMEOUT = 240.0
+
+
+@dataclass(frozen=True)
+class Models:
+    """Two registered versions: ``champion`` is promoted, ``challenger`` is waiting."""
+
+    champion: str
+    challenger: str
+    thresholds: dict[str, float]
+    X: pd.DataFrame  # rows to send (FEATURES columns)
+
+
+@pytest.fixture(scope="module")
+def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh state directory, and the environment pointing at it, for one test module."""
+    state = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FRAUDOPS_STATE_DIR", str(state))
+        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{state / 'mlflow.db'}")
+        mp.setenv("BENTOML_HOME", str(state / "bentoml"))
+        mp.setenv("BENTOML_DO_NOT_TRACK", "true")
+        mp.setenv("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        yield state
+
+
+@pytest.fixture(scope="module")
+def models(state_dir: Path, small_data: pd.DataFrame) -> Models:
+    """Two logistic-regression pipelines registered through ``fraudops.registry``; the first is
+    promoted to ``@champion``. Their thresholds differ so a response shows which one scored it."""
+    import mlflow
+    from fraudops import registry, tracking
+    from fraudops.models import make_model
+
+    X, y = small_data[list(FEATURES)], small_data[TARGET]
+    tracking.setup("service-tests")
+    versions, thresholds = [], {}
+    for C, threshold in ((1.0, 0.5), (0.01, 0.6)):
+        model = make_model("logreg", "class_weight", seed=0, C=C).fit(X, y)
+        with mlflow.start_run():
+            mlflow.log_metric("average_precision", 0.5 + C / 10)
+            info = tracking.log_model(model, X_example=X)
+        version = registry.register(info.model_uri, tags={"threshold": threshold})
+        versions.append(version)
+        thresholds[version] = threshold
+    registry.promote(versions[0], reason="service tests")
+    return Models(versions[0], versions[1], thresholds, X.iloc[:2000].reset_index(drop=True))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Server:
+    """A ``fraudops serve`` process in its own process group, answering on ``url`` once ready."""
+
+    url: str
+    process: subprocess.Popen
+    log_path: Path
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def ready(self, timeout: float = READY_TIMEOUT) -> Server:
+        """Wait until ``/readyz`` answers 200 (fail the test with the server's log otherwise)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"server exited with {self.process.returncode}:\n{self.log()[-4000:]}")
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        pytest.fail(f"server not ready after {timeout:.0f}s:\n{self.log()[-4000:]}")
+
+    def stop(self, timeout: float = 60.0) -> int | None:
+        """SIGTERM (a graceful shutdown: the prediction log is flushed); SIGKILL if it hangs."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        return self.process.returncode
+
+
+@pytest.fixture(scope="module")
+def launch(state_dir: Path) -> Iterator:
+    """``launch(name, *args, **env)`` starts ``fraudops serve --port <free> ARGS`` with extra
+    environment and returns at once (call ``.ready()`` to wait for it), so slow start-ups can
+    overlap other tests. Output goes to ``<state_dir>/<name>.log``. Every server still running
+    when the module ends is shut down gracefully."""
+    servers: list[Server] = []
+
+    def start(name: str, *args: str, **env: str) -> Server:
+        port = free_port()
+        log_path = state_dir / f"{name}.log"
+        with open(log_path, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "fraudops.cli", "serve", "--port", str(port), *args],
+                cwd=ROOT,
+                env={**os.environ, **env},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # its own group, so a hung server can be killed whole
+            )
+        server = Server(f"http://127.0.0.1:{port}", process, log_path)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
