@@ -8,7 +8,7 @@ import sys
 import time
 
 #: Benchmark modules in the order ``make bench`` runs them; each has ``main() -> None``.
-ALL = ("generator", "realism", "model_table")
+ALL = ("generator", "realism", "model_table", "automl_vs_custom", "pipeline", "predlog", "serving")
 
 
 def main(argv: list[str] | None = None) -> int:

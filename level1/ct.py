@@ -6,8 +6,9 @@ Each check looks for new batches (*.csv, *.parquet) in data/incoming/:
 * a batch that fails validation is moved to data/rejected/ with its report beside it
   (NAME.report.json and NAME.report.txt); nothing else changes, the champion included;
 * a valid batch is moved into data/batches/ under a new, unique name (nothing is ever
-  overwritten), `dvc add data/batches` records the new data version, and `dvc repro`
-  retrains, evaluates, registers and gates; a summary says what changed.
+  overwritten), `dvc add data/batches` records the new data version (and `dvc push` copies it
+  to the DVC remote), then `dvc repro` retrains, evaluates, registers and gates; a summary
+  says what changed.
 
 Run it once (--once, e.g. from cron or CI) or as a loop (--every SECONDS; Ctrl-C stops it
 cleanly). A lock file in the state directory keeps two runs from overlapping. Exit status: 0
@@ -221,6 +222,10 @@ def check(project: Path, incoming: Path) -> CheckResult:
         )
         result.pipeline_ok = False
         return result
+    # The new data version must outlive this workspace (a CI job's copy, a laptop): push the
+    # batches to the DVC remote. Without a reachable remote the version still exists locally.
+    if run_streaming([dvc, "push", f"{BATCHES}.dvc"], cwd=project) != 0:
+        print("ct: warning: could not push the batches to the DVC remote", flush=True)
     ok = run_streaming([dvc, "repro"], cwd=project) == 0
     result.pipeline_ok = ok
     after = {

@@ -9,6 +9,10 @@ The wrapper pins down what ``bentoml serve`` alone leaves to the caller: the sta
 made absolute (a Bento runs from inside its own folder, where a relative ``var`` would point
 elsewhere), and usage tracking is off. It then *replaces* itself with ``bentoml serve`` (exec), so
 Ctrl-C and SIGTERM reach BentoML directly and the prediction log is flushed on the way out.
+
+Two servers on one machine need two ``BENTOML_HOME`` directories: BentoML empties
+``$BENTOML_HOME/prometheus_multiproc_dir`` whenever a server starts, which would wipe the other
+server's metrics.
 """
 
 from __future__ import annotations

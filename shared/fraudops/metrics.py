@@ -38,7 +38,9 @@ def _check(
     if len(y) == 0:
         raise ValueError("no rows to evaluate")
     if not np.isin(y, (0, 1)).all():
-        raise ValueError(f"y_true must hold only 0 and 1, found {sorted(set(np.unique(y)) - {0, 1})}")
+        raise ValueError(
+            f"y_true must hold only 0 and 1, found {sorted(set(np.unique(y)) - {0, 1})}"
+        )
     bad = np.flatnonzero(~np.isfinite(s))
     if bad.size:
         raise ValueError(f"scores must be finite; row(s) {bad[:5].tolist()} are not")
@@ -53,7 +55,11 @@ def _check(
 
 
 def confusion_counts(
-    y_true: ArrayLike, scores: ArrayLike, threshold: float, *, sample_weight: ArrayLike | None = None
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    threshold: float,
+    *,
+    sample_weight: ArrayLike | None = None,
 ) -> dict[str, float]:
     """True/false positives and negatives when flagging ``score >= threshold`` (weighted sums)."""
     y, s, w = _check(y_true, scores, sample_weight)
@@ -218,7 +224,11 @@ def _save(fig: Figure, path: str | Path) -> Path:
 
 
 def plot_pr_curve(
-    y_true: ArrayLike, scores: ArrayLike, path: str | Path, *, sample_weight: ArrayLike | None = None
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    path: str | Path,
+    *,
+    sample_weight: ArrayLike | None = None,
 ) -> Path:
     """Draw the precision-recall curve, with its AP and the no-skill line, to a PNG file."""
     y, s, w = _check(y_true, scores, sample_weight)
@@ -237,7 +247,11 @@ def plot_pr_curve(
 
 
 def plot_roc_curve(
-    y_true: ArrayLike, scores: ArrayLike, path: str | Path, *, sample_weight: ArrayLike | None = None
+    y_true: ArrayLike,
+    scores: ArrayLike,
+    path: str | Path,
+    *,
+    sample_weight: ArrayLike | None = None,
 ) -> Path:
     """Draw the ROC curve, with its AUC and the diagonal, to a PNG file."""
     y, s, w = _check(y_true, scores, sample_weight)
@@ -274,5 +288,7 @@ def plot_confusion_matrix(
     ax.set_xticks([0, 1], labels=["legit", "fraud"])
     ax.set_yticks([0, 1], labels=["legit", "fraud"])
     ax.set(xlabel="predicted", ylabel="actual")
-    ax.set_title(f"threshold {threshold:.3g}" + (" (weighted)" if sample_weight is not None else ""))
+    ax.set_title(
+        f"threshold {threshold:.3g}" + (" (weighted)" if sample_weight is not None else "")
+    )
     return _save(fig, path)

@@ -40,7 +40,9 @@ STEPS = ("features", "resample", "model")
 #: a few hundred frauds are easy to memorise.
 DEFAULT_PARAMS: dict[str, dict[str, Any]] = {
     "logreg": {"C": 1.0, "max_iter": 1000},
-    "random_forest": {"n_estimators": 200, "min_samples_leaf": 1, "n_jobs": 2},
+    # Each tree bootstraps a quarter of the rows: four times faster on the full data (about a
+    # minute on 2 cores instead of five), and 200 trees still see every row.
+    "random_forest": {"n_estimators": 200, "max_samples": 0.25, "n_jobs": 2},
     # No early stopping: its internal 10 % holdout would hold only a few dozen frauds, and a
     # fixed number of iterations keeps runs comparable.
     "hist_gb": {
@@ -80,6 +82,7 @@ _SEARCH_SPACES: dict[str, dict[str, list[Any]]] = {
         "model__n_estimators": [100, 200, 400],
         "model__min_samples_leaf": [1, 3, 10],
         "model__max_features": ["sqrt", 0.3, 0.5],
+        "model__max_samples": [0.1, 0.25, 0.5],
     },
     "hist_gb": {
         "model__learning_rate": [0.03, 0.1, 0.2],

@@ -49,7 +49,9 @@ def f1_from(precision: np.ndarray, recall: np.ndarray) -> np.ndarray:
     return np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
 
 
-def best_recall_index(precision: np.ndarray, recall: np.ndarray, min_precision: float) -> int | None:
+def best_recall_index(
+    precision: np.ndarray, recall: np.ndarray, min_precision: float
+) -> int | None:
     """Index of the highest recall with ``precision >= min_precision`` (None when unreachable).
 
     Among thresholds with the same recall the highest one wins: same catch, fewer alerts.

@@ -83,6 +83,9 @@ def test_good_batch_makes_a_new_data_version_and_a_new_model_version(project):
     data_after = batches_version(project)
     assert data_after["md5"] != data_before["md5"]
     assert data_after["nfiles"] == data_before["nfiles"] + 1
+    # ... and it is in the DVC remote, so it outlives this workspace.
+    md5 = data_after["md5"]
+    assert (project.state / "dvc-remote/files/md5" / md5[:2] / md5[2:]).is_file()
     assert list(incoming(project).iterdir()) == []
     # The retrained winner is a new registered version, and the gate has ruled on it.
     registration = project.json("reports/registration.json")

@@ -223,6 +223,9 @@ def http_server(models, state_dir: Path, launch):
         FRAUDOPS_MAX_BATCH=str(MAX_BATCH),
         FRAUDOPS_ADMIN_TOKEN=ADMIN_TOKEN,
         FRAUDOPS_PREDICTION_LOG=f"sqlite:///{state_dir / 'http.sqlite'}",
+        # BentoML wipes $BENTOML_HOME/prometheus_multiproc_dir when a server starts: the Bento's
+        # server, started meanwhile, must not erase this one's metrics.
+        BENTOML_HOME=str(state_dir / "bentoml-http"),
     )
 
 
@@ -548,6 +551,7 @@ def test_built_bento_serves_the_champion_and_flushes_on_shutdown(
     assert not list(bento.rglob("*.skops")) and not list(bento.rglob("MLmodel"))
 
     exported = state_dir / "bentos" / "fraud_detector.bento"
+    exported.parent.mkdir()
     export = subprocess.run(
         [sys.executable, "-m", "bentoml", "export", tag, str(exported)],
         capture_output=True,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from fraudops.features import HourOfDay, LogAmount, make_preprocessor
 from fraudops.schema import AMOUNT, FEATURES, TIME, V_COLUMNS
 

@@ -7,6 +7,14 @@ import warnings
 
 import numpy as np
 import pytest
+from fraudops.metrics import (
+    curve_points,
+    evaluate,
+    plot_confusion_matrix,
+    plot_pr_curve,
+    plot_roc_curve,
+)
+from fraudops.thresholds import choose_threshold
 from sklearn.metrics import (
     average_precision_score,
     confusion_matrix,
@@ -16,15 +24,6 @@ from sklearn.metrics import (
     recall_score,
     roc_auc_score,
 )
-
-from fraudops.metrics import (
-    curve_points,
-    evaluate,
-    plot_confusion_matrix,
-    plot_pr_curve,
-    plot_roc_curve,
-)
-from fraudops.thresholds import choose_threshold
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -173,7 +172,9 @@ def test_threshold_errors_name_the_problem():
         choose_threshold(np.zeros(10), np.linspace(0, 1, 10))
 
 
-@pytest.mark.parametrize(("kind", "x", "y_name"), [("pr", "recall", "precision"), ("roc", "fpr", "tpr")])
+@pytest.mark.parametrize(
+    ("kind", "x", "y_name"), [("pr", "recall", "precision"), ("roc", "fpr", "tpr")]
+)
 def test_curve_points_are_downsampled_records_that_keep_the_ends(kind, x, y_name):
     y, s, _ = scored(n=5_000)
     points = curve_points(y, s, kind=kind, max_points=50)

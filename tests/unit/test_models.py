@@ -5,15 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fraudops.models import ESTIMATORS, IMBALANCE, make_model, search_space
+from fraudops.split import stratified_cv, time_split, xy
 from imblearn.over_sampling import SMOTE
 from imblearn.under_sampling import RandomUnderSampler
 from sklearn.dummy import DummyClassifier
 from sklearn.metrics import recall_score, roc_auc_score
 from sklearn.model_selection import cross_val_predict
 from sklearn.neighbors import KNeighborsClassifier
-
-from fraudops.models import ESTIMATORS, IMBALANCE, make_model, search_space
-from fraudops.split import stratified_cv, time_split, xy
 
 #: Few trees or iterations: these tests check wiring, not accuracy at full strength.
 FAST = {
@@ -61,7 +60,9 @@ def test_pipeline_has_the_three_named_steps(imbalance):
     assert weights == expected[1]
 
 
-@pytest.mark.parametrize(("imbalance", "ratio"), [("smote", 0.1), ("undersample", 0.1), ("none", None)])
+@pytest.mark.parametrize(
+    ("imbalance", "ratio"), [("smote", 0.1), ("undersample", 0.1), ("none", None)]
+)
 def test_resampling_changes_class_counts_only_during_fit(parts, imbalance, ratio):
     # A prior-only classifier records the fraud share it was trained on and predicts it back.
     model = make_model("logreg", imbalance).set_params(model=DummyClassifier(strategy="prior"))

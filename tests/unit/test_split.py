@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from fraudops.schema import FEATURES, TARGET, TIME
 from fraudops.split import Split, stratified_cv, time_split, xy
 
@@ -42,7 +41,7 @@ def test_only_the_gap_rows_are_dropped():
     ]
     for low, high in gaps:
         in_gap = dropped[(dropped > low) & (dropped < high)]
-        assert 0 < len(in_gap) and in_gap.max() - in_gap.min() < 3_600
+        assert len(in_gap) > 0 and in_gap.max() - in_gap.min() < 3_600
     assert sum(((dropped > low) & (dropped < high)).sum() for low, high in gaps) == len(dropped)
     assert 0 < len(dropped) < 0.05 * len(df)  # two hours out of 48
 
@@ -68,7 +67,9 @@ def test_rows_keep_their_index_and_values():
     df = frame()
     parts = time_split(df)
     assert isinstance(parts, Split)
-    pd.testing.assert_frame_equal(parts.test, df.loc[parts.test.index].sort_values(TIME, kind="stable"))
+    pd.testing.assert_frame_equal(
+        parts.test, df.loc[parts.test.index].sort_values(TIME, kind="stable")
+    )
 
 
 def test_a_part_without_fraud_is_refused_with_its_name():
