@@ -55,6 +55,7 @@ bench: install ## run the benchmarks on full-size data and write results under b
 	$(BIN)/python -m benchmarks
 
 repro: install ## run the Level 1 DVC pipeline
+	@mkdir -p data/batches  # DVC versions it, but git cannot hold an empty folder
 	$(BIN)/dvc repro
 
 clean: ## remove runtime state (var/) and generated data; keeps .venv

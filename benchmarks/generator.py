@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pandas as pd
+from fraudops.data import generate
+from fraudops.schema import FULL_FRAUD_RATE, FULL_ROWS
 
 from benchmarks._naive import naive_generate
 from benchmarks._results import table, write
-from fraudops.data import generate
-from fraudops.schema import FULL_FRAUD_RATE, FULL_ROWS
 
 GOAL_SECONDS = 5.0
 
@@ -31,8 +31,16 @@ def main() -> None:
     ours = best_of(lambda: generate(FULL_ROWS, seed=0))
     peer = best_of(lambda: naive_generate(reference, FULL_ROWS, 0, FULL_FRAUD_RATE))
     rows = [
-        {"generator": "fraudops.data.generate (t-copula)", "seconds": ours, "rows/s": f"{FULL_ROWS / ours:,.0f}"},
-        {"generator": "naive independent Gaussians (peer)", "seconds": peer, "rows/s": f"{FULL_ROWS / peer:,.0f}"},
+        {
+            "generator": "fraudops.data.generate (t-copula)",
+            "seconds": ours,
+            "rows/s": f"{FULL_ROWS / ours:,.0f}",
+        },
+        {
+            "generator": "naive independent Gaussians (peer)",
+            "seconds": peer,
+            "rows/s": f"{FULL_ROWS / peer:,.0f}",
+        },
     ]
     verdict = "met" if ours < GOAL_SECONDS else "NOT met"
     md = (
@@ -40,7 +48,11 @@ def main() -> None:
         + table(rows, ["generator", "seconds", "rows/s"], ".2f")
         + f"\n\nRatio to the peer: {ours / peer:.2f}x its time. Goal under {GOAL_SECONDS:.0f} s: {verdict}.\n"
     )
-    write("generator", {"rows": FULL_ROWS, "seconds": ours, "peer_seconds": peer, "goal_seconds": GOAL_SECONDS}, md)
+    write(
+        "generator",
+        {"rows": FULL_ROWS, "seconds": ours, "peer_seconds": peer, "goal_seconds": GOAL_SECONDS},
+        md,
+    )
     print(md)
 
 

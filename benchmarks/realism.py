@@ -19,6 +19,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from fraudops.data import generate, load
+from fraudops.schema import FULL_FRAUD_RATE, FULL_ROWS
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, roc_auc_score
@@ -28,11 +30,11 @@ from sklearn.preprocessing import StandardScaler
 
 from benchmarks._naive import naive_generate
 from benchmarks._results import table, write
-from fraudops.data import generate, load
-from fraudops.schema import FULL_FRAUD_RATE, FULL_ROWS
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path(os.environ.get("FRAUDOPS_REAL_SAMPLE", ROOT.parent / "shared/data/real/creditcard_sample.csv"))
+SAMPLE = Path(
+    os.environ.get("FRAUDOPS_REAL_SAMPLE", ROOT.parent / "shared/data/real/creditcard_sample.csv")
+)
 LEGIT_WEIGHT = 284_315 / 4_920
 SEEDS = (0, 1, 2)
 
@@ -43,12 +45,16 @@ def features(df: pd.DataFrame) -> pd.DataFrame:
 
 def models():
     return {
-        "logistic regression": lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000)),
+        "logistic regression": lambda: make_pipeline(
+            StandardScaler(), LogisticRegression(max_iter=2_000)
+        ),
         "gradient boosting": lambda: HistGradientBoostingClassifier(max_iter=200, random_state=0),
     }
 
 
-def tstr(train: pd.DataFrame, real: pd.DataFrame, weights: np.ndarray) -> dict[str, dict[str, float]]:
+def tstr(
+    train: pd.DataFrame, real: pd.DataFrame, weights: np.ndarray
+) -> dict[str, dict[str, float]]:
     out = {}
     for name, make in models().items():
         scores = make().fit(features(train), train["Class"]).predict_proba(features(real))[:, 1]
@@ -78,7 +84,10 @@ def main() -> None:
     rows, c2st_rows, figures = [], [], {"tstr": {}, "c2st": {}}
     for gen_name, make in (
         ("fraudops (t-copula)", lambda s: generate(FULL_ROWS, seed=s)),
-        ("naive Gaussians (baseline)", lambda s: naive_generate(real, FULL_ROWS, s, FULL_FRAUD_RATE)),
+        (
+            "naive Gaussians (baseline)",
+            lambda s: naive_generate(real, FULL_ROWS, s, FULL_FRAUD_RATE),
+        ),
     ):
         per_seed = []
         c2 = {0: [], 1: []}
@@ -91,10 +100,19 @@ def main() -> None:
         for model in models():
             aps = [r[model]["ap"] for r in per_seed]
             aucs = [r[model]["roc_auc"] for r in per_seed]
-            rows.append({"generator": gen_name, "model": model, "AP mean": float(np.mean(aps)),
-                         "AP min": float(np.min(aps)), "ROC-AUC mean": float(np.mean(aucs))})
+            rows.append(
+                {
+                    "generator": gen_name,
+                    "model": model,
+                    "AP mean": float(np.mean(aps)),
+                    "AP min": float(np.min(aps)),
+                    "ROC-AUC mean": float(np.mean(aucs)),
+                }
+            )
             figures["tstr"][f"{gen_name} / {model}"] = {"ap": aps, "roc_auc": aucs}
-        c2st_rows.append({"generator": gen_name, "legit": float(np.mean(c2[0])), "fraud": float(np.mean(c2[1]))})
+        c2st_rows.append(
+            {"generator": gen_name, "legit": float(np.mean(c2[0])), "fraud": float(np.mean(c2[1]))}
+        )
         figures["c2st"][gen_name] = {"legit": c2[0], "fraud": c2[1]}
     md = (
         "# Realism of the synthetic data\n\n"

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import joblib
-
 from fraudops.data import load, save
 from fraudops.schema import FEATURES
 

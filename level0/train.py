@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import joblib
-
 from fraudops.data import load, validate_frame
 from fraudops.metrics import evaluate
 from fraudops.models import ESTIMATORS, IMBALANCE, make_model

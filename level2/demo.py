@@ -75,8 +75,12 @@ class Tour:
         """Run a command in the work directory, streaming its output; fail the tour on error."""
         print("$ " + " ".join(str(c) for c in cmd), flush=True)
         proc = subprocess.Popen(
-            [str(c) for c in cmd], cwd=self.workdir, env=self.env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            [str(c) for c in cmd],
+            cwd=self.workdir,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         lines = []
         assert proc.stdout is not None
@@ -84,7 +88,9 @@ class Tour:
             print("  " + line, end="", flush=True)
             lines.append(line)
         if proc.wait() not in ok:
-            raise SystemExit(f"demo step failed: {' '.join(map(str, cmd))} (exit {proc.returncode})")
+            raise SystemExit(
+                f"demo step failed: {' '.join(map(str, cmd))} (exit {proc.returncode})"
+            )
         return "".join(lines)
 
     def json(self, relative: str) -> Any:
@@ -96,13 +102,27 @@ def level0(tour: Tour) -> None:
     data = tour.scratch / "transactions.csv"
     model = tour.scratch / "level0-model.joblib"
     tour.run(
-        BIN / "fraudops", "data", "generate", "--rows", str(tour.rows),
-        "--seed", "0", "--fraud-rate", str(tour.fraud_rate), "--out", data,
+        BIN / "fraudops",
+        "data",
+        "generate",
+        "--rows",
+        str(tour.rows),
+        "--seed",
+        "0",
+        "--fraud-rate",
+        str(tour.fraud_rate),
+        "--out",
+        data,
     )
     tour.run(sys.executable, str(ROOT / "level0/train.py"), str(data), "--out", str(model))
     tour.run(
-        sys.executable, str(ROOT / "level0/predict.py"), str(data),
-        "--out", str(tour.scratch / "scored.csv"), "--model", str(model),
+        sys.executable,
+        str(ROOT / "level0/predict.py"),
+        str(data),
+        "--out",
+        str(tour.scratch / "scored.csv"),
+        "--model",
+        str(model),
     )
     import joblib
 
@@ -111,6 +131,8 @@ def level0(tour: Tour) -> None:
 
 def level1(tour: Tour) -> None:
     """Level 1: the DVC pipeline trains, compares custom ML with AutoML, and registers."""
+    # Accepted batches live here; DVC versions the folder, but a fresh clone has no empty one.
+    (tour.workdir / "data/batches").mkdir(parents=True, exist_ok=True)
     tour.run(BIN / "dvc", "repro")
     tour.run(BIN / "dvc", "metrics", "show")
     tour.run(BIN / "fraudops", "registry", "list")
@@ -124,9 +146,19 @@ def level1_ct(tour: Tour) -> None:
     incoming = tour.workdir / "data/incoming"
     rows = max(5_000, tour.rows // 10)
     tour.run(
-        BIN / "fraudops", "data", "generate", "--rows", str(rows), "--seed", "1",
-        "--fraud-rate", str(tour.fraud_rate), "--start-time", "172800",
-        "--out", incoming / "batch-0001.csv",
+        BIN / "fraudops",
+        "data",
+        "generate",
+        "--rows",
+        str(rows),
+        "--seed",
+        "1",
+        "--fraud-rate",
+        str(tour.fraud_rate),
+        "--start-time",
+        "172800",
+        "--out",
+        incoming / "batch-0001.csv",
     )
     tour.run(BIN / "fraudops", "ct", "--once")
     tour.run(BIN / "fraudops", "registry", "log")
@@ -148,7 +180,11 @@ STEPS: list[tuple[str, Callable[[Tour], None]]] = [
 
 def summary(tour: Tour) -> str:
     """The closing table: the headline metrics by level and the time each step took."""
-    lines = ["", "=== Summary", f"{'level':<10}{'AP':>8}{'ROC-AUC':>9}{'precision':>11}{'recall':>8}"]
+    lines = [
+        "",
+        "=== Summary",
+        f"{'level':<10}{'AP':>8}{'ROC-AUC':>9}{'precision':>11}{'recall':>8}",
+    ]
     for level in ("level0", "level1"):
         if level not in tour.results:
             continue
@@ -181,7 +217,9 @@ def scratch_project(dest: Path, params: dict[str, dict[str, Any]]) -> Path:
         shutil.rmtree(dest)
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT, capture_output=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
     ).stdout.decode()
     for name in filter(None, listed.split("\0")):
         source = ROOT / name
@@ -195,8 +233,17 @@ def scratch_project(dest: Path, params: dict[str, dict[str, Any]]) -> Path:
     for cmd in (
         ["git", "init", "-q", "-b", "main"],
         ["git", "add", "-A"],
-        ["git", "-c", "user.name=fraudops demo", "-c", "user.email=demo@example.com",
-         "commit", "-q", "-m", "scratch copy for fraudops demo --quick"],
+        [
+            "git",
+            "-c",
+            "user.name=fraudops demo",
+            "-c",
+            "user.email=demo@example.com",
+            "commit",
+            "-q",
+            "-m",
+            "scratch copy for fraudops demo --quick",
+        ],
     ):
         subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
     return dest
@@ -207,7 +254,9 @@ def run_demo(workdir: Path, *, quick: bool) -> Tour:
     rows, fraud_rate = (20_000, 0.01) if quick else (FULL_ROWS, FULL_FRAUD_RATE)
     tour = Tour(workdir=workdir, rows=rows, fraud_rate=fraud_rate, quick=quick)
     tour.scratch.mkdir(parents=True, exist_ok=True)
-    print(f"fraudops demo: {rows:,} transactions, {'quick' if quick else 'full size'}, in {workdir}")
+    print(
+        f"fraudops demo: {rows:,} transactions, {'quick' if quick else 'full size'}, in {workdir}"
+    )
     for title, fn in STEPS:
         tour.step(title, fn)
     print(summary(tour))
@@ -235,7 +284,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quick", action="store_true", help="small data (seconds, for tests)")
     p.add_argument(
-        "--workdir", default=str(ROOT),
+        "--workdir",
+        default=str(ROOT),
         help="project folder to run in (default: this checkout; --quick copies it to "
         "WORKDIR/var/demo-quick first)",
     )

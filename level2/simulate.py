@@ -50,7 +50,6 @@ def make_stream(plan: TrafficPlan) -> pd.DataFrame:
     continues the first one's clock.
     """
     import pandas as pd
-
     from fraudops.data import generate
 
     if plan.scenario not in SCENARIOS:
@@ -65,8 +64,11 @@ def make_stream(plan: TrafficPlan) -> pd.DataFrame:
     if plan.rows - cut:
         start = float(parts[0]["Time"].max()) + 1.0 if parts else plan.start_time
         after = generate(
-            plan.rows - cut, plan.seed + 1, fraud_rate=plan.fraud_rate,
-            scenario=plan.scenario, start_time=start,
+            plan.rows - cut,
+            plan.seed + 1,
+            fraud_rate=plan.fraud_rate,
+            scenario=plan.scenario,
+            start_time=start,
         )
         after["drifted"] = True
         parts.append(after)
@@ -133,7 +135,10 @@ async def _replay(
         async def label_ready() -> None:
             while due and due[0][0] <= time.perf_counter():
                 _, i = heapq.heappop(due)
-                body = {"transaction_id": payloads[i]["transaction_id"], "is_fraud": bool(classes[i])}
+                body = {
+                    "transaction_id": payloads[i]["transaction_id"],
+                    "is_fraud": bool(classes[i]),
+                }
                 try:
                     r = await client.post("/feedback", json=body)
                     feedback_status[i] = r.status_code
@@ -194,8 +199,14 @@ def simulate(
     stream = make_stream(plan)
     return asyncio.run(
         _replay(
-            url.rstrip("/"), stream, rate=rate, concurrency=concurrency, label_delay=label_delay,
-            label_fraction=label_fraction, seed=plan.seed, progress=progress,
+            url.rstrip("/"),
+            stream,
+            rate=rate,
+            concurrency=concurrency,
+            label_delay=label_delay,
+            label_fraction=label_fraction,
+            seed=plan.seed,
+            progress=progress,
         )
     )
 
@@ -217,13 +228,21 @@ def describe(sent: pd.DataFrame) -> dict[str, Any]:
 
 def _cmd(args: argparse.Namespace) -> int:
     plan = TrafficPlan(
-        rows=args.rows, scenario=args.scenario, drift_at=args.drift_at,
-        fraud_rate=args.fraud_rate, start_time=args.start_time, seed=args.seed,
+        rows=args.rows,
+        scenario=args.scenario,
+        drift_at=args.drift_at,
+        fraud_rate=args.fraud_rate,
+        start_time=args.start_time,
+        seed=args.seed,
     )
     started = time.perf_counter()
     sent = simulate(
-        args.url, plan, rate=args.rate, concurrency=args.concurrency,
-        label_delay=args.label_delay, label_fraction=args.label_fraction,
+        args.url,
+        plan,
+        rate=args.rate,
+        concurrency=args.concurrency,
+        label_delay=args.label_delay,
+        label_fraction=args.label_fraction,
     )
     from fraudops.data import save
 
@@ -250,7 +269,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--url", required=True, help="service base URL, e.g. http://127.0.0.1:3000")
     p.add_argument("--rows", type=int, required=True, help="transactions to send")
-    p.add_argument("--rate", type=float, help="transactions per second (default: as fast as possible)")
+    p.add_argument(
+        "--rate", type=float, help="transactions per second (default: as fast as possible)"
+    )
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
     p.add_argument("--scenario", choices=SCENARIOS, default="none", help="drift after --drift-at")
     p.add_argument("--drift-at", type=int, help="index of the first drifted transaction")

@@ -32,8 +32,27 @@ SAMPLE = ROOT.parent / "shared/data/real/creditcard_sample.csv"
 OUT = ROOT / "shared/fraudops/data/calibration.json"
 COLS = [f"V{i}" for i in range(1, 29)] + ["log_amount"]
 #: Quantile probabilities: dense in the tails, where fraud and heavy legit tails live.
-PROBS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5,
-         0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995, 0.999]
+PROBS = [
+    0.001,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.6,
+    0.7,
+    0.8,
+    0.9,
+    0.95,
+    0.975,
+    0.99,
+    0.995,
+    0.999,
+]
 FACTORS = 4
 
 
@@ -46,8 +65,11 @@ def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE
     df = pd.read_csv(path).drop_duplicates()
     df["log_amount"] = np.log1p(df["Amount"])
-    out: dict = {"source": "creditcard_sample.csv (ULB/Kaggle, ODbL): summaries only",
-                 "probs": PROBS, "columns": COLS}
+    out: dict = {
+        "source": "creditcard_sample.csv (ULB/Kaggle, ODbL): summaries only",
+        "probs": PROBS,
+        "columns": COLS,
+    }
     for cls, name in ((0, "legit"), (1, "fraud")):
         g = df[df["Class"] == cls]
         out[name] = {

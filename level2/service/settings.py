@@ -36,6 +36,8 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BATCH * _BYTES_PER_TRANSACTION + _BODY_ENVELOPE
     admin_token: str | None = None
     workers: int = 1
+    scoring_threads: int = 1
+    access_log: bool = True
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -62,6 +64,8 @@ class Settings:
             ),
             admin_token=env.get("FRAUDOPS_ADMIN_TOKEN") or None,
             workers=_int(env, "FRAUDOPS_WORKERS", 1, minimum=1),
+            scoring_threads=_int(env, "FRAUDOPS_SCORING_THREADS", 1, minimum=1),
+            access_log=_bool(env, "FRAUDOPS_ACCESS_LOG", True),
         )
 
 

@@ -32,7 +32,7 @@ from .features import make_preprocessor
 
 ESTIMATORS = ("logreg", "random_forest", "hist_gb", "lightgbm")
 IMBALANCE = ("none", "class_weight", "smote", "undersample")
-#: The sampler step's names, for parameter keys such as ``resample__sampling_strategy``.
+#: The pipeline's steps, in order; parameter keys start with them (``model__C``).
 STEPS = ("features", "resample", "model")
 
 #: Defaults chosen to train on the full 285k rows in a minute or so on 2 cores. The boosted

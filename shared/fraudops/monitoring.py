@@ -125,8 +125,9 @@ def drift(
         if config["type"].endswith("ValueDrift"):
             distances[config["column"]] = float(result["value"])
     features = {c: distances[c] for c in DRIFT_COLUMNS}
-    drifted = sorted((c for c, d in features.items() if d > params.drift_threshold),
-                     key=lambda c: -features[c])
+    drifted = sorted(
+        (c for c, d in features.items() if d > params.drift_threshold), key=lambda c: -features[c]
+    )
     share = len(drifted) / len(features)
     return (
         {
@@ -203,7 +204,11 @@ def decide(
         streak = 0
         for past in [*history, summary]:
             same_model = past.get("model_version") == summary.get("model_version")
-            streak = streak + 1 if (same_model and past["drift"] and past["drift"]["dataset_drift"]) else 0
+            streak = (
+                streak + 1
+                if (same_model and past["drift"] and past["drift"]["dataset_drift"])
+                else 0
+            )
         share = summary["drift"]["drift_share"]
         if drifted:
             reasons.append(

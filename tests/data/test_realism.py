@@ -10,14 +10,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fraudops.data import generate
+from fraudops.schema import DAY_SECONDS, V_COLUMNS
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-from fraudops.data import generate
-from fraudops.schema import DAY_SECONDS, V_COLUMNS
 
 pytestmark = pytest.mark.real
 
@@ -82,7 +81,11 @@ def _x(df: pd.DataFrame) -> pd.DataFrame:
 @pytest.mark.parametrize(
     ("name", "model", "floor"),
     [
-        ("logistic regression", make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000)), 0.68),
+        (
+            "logistic regression",
+            make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000)),
+            0.68,
+        ),
         ("gradient boosting", HistGradientBoostingClassifier(max_iter=100, random_state=0), 0.62),
     ],
 )

@@ -10,10 +10,9 @@ import joblib
 import nbformat
 import pandas as pd
 import pytest
-from nbclient import NotebookClient
-
 from fraudops.data import save
 from fraudops.schema import FEATURES
+from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((ROOT / "level0/notebooks").glob("*.ipynb"))
@@ -34,7 +33,9 @@ def data_csv(tmp_path_factory, small_data: pd.DataFrame) -> Path:
 
 def test_train_then_predict_by_hand(data_csv: Path, tmp_path: Path):
     model_path = tmp_path / "model.joblib"
-    trained = run(str(ROOT / "level0/train.py"), str(data_csv), "--out", str(model_path), cwd=tmp_path)
+    trained = run(
+        str(ROOT / "level0/train.py"), str(data_csv), "--out", str(model_path), cwd=tmp_path
+    )
     assert trained.returncode == 0, trained.stderr
     assert "average precision" in trained.stdout
     bundle = joblib.load(model_path)
@@ -44,8 +45,13 @@ def test_train_then_predict_by_hand(data_csv: Path, tmp_path: Path):
 
     scored_path = tmp_path / "scored.csv"
     scored = run(
-        str(ROOT / "level0/predict.py"), str(data_csv), "--out", str(scored_path),
-        "--model", str(model_path), cwd=tmp_path,
+        str(ROOT / "level0/predict.py"),
+        str(data_csv),
+        "--out",
+        str(scored_path),
+        "--model",
+        str(model_path),
+        cwd=tmp_path,
     )
     assert scored.returncode == 0, scored.stderr
     out = pd.read_csv(scored_path)
@@ -60,7 +66,9 @@ def test_train_refuses_invalid_data(tmp_path: Path, small_data: pd.DataFrame):
     bad = small_data.drop(columns=["V14"])
     path = tmp_path / "bad.csv"
     save(bad, path)
-    result = run(str(ROOT / "level0/train.py"), str(path), "--out", str(tmp_path / "m.joblib"), cwd=tmp_path)
+    result = run(
+        str(ROOT / "level0/train.py"), str(path), "--out", str(tmp_path / "m.joblib"), cwd=tmp_path
+    )
     assert result.returncode != 0
     assert "V14" in result.stderr
     assert not (tmp_path / "m.joblib").exists()
@@ -68,11 +76,23 @@ def test_train_refuses_invalid_data(tmp_path: Path, small_data: pd.DataFrame):
 
 def test_predict_names_missing_columns(tmp_path: Path, data_csv: Path, small_data: pd.DataFrame):
     model_path = tmp_path / "model.joblib"
-    assert run(str(ROOT / "level0/train.py"), str(data_csv), "--out", str(model_path), cwd=tmp_path).returncode == 0
+    assert (
+        run(
+            str(ROOT / "level0/train.py"), str(data_csv), "--out", str(model_path), cwd=tmp_path
+        ).returncode
+        == 0
+    )
     path = tmp_path / "no_amount.csv"
     save(small_data[[c for c in FEATURES if c != "Amount"]], path)
-    result = run(str(ROOT / "level0/predict.py"), str(path), "--out", str(tmp_path / "o.csv"),
-                 "--model", str(model_path), cwd=tmp_path)
+    result = run(
+        str(ROOT / "level0/predict.py"),
+        str(path),
+        "--out",
+        str(tmp_path / "o.csv"),
+        "--model",
+        str(model_path),
+        cwd=tmp_path,
+    )
     assert result.returncode != 0
     assert "Amount" in result.stderr
 
@@ -85,8 +105,16 @@ def test_notebook_runs_top_to_bottom(notebook: Path, tmp_path: Path, monkeypatch
     monkeypatch.setenv("FRAUDOPS_MODEL_OUT", str(tmp_path))
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(notebook, as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    errors = [
+        o
+        for c in nb.cells
+        if c.cell_type == "code"
+        for o in c.get("outputs", [])
+        if o.output_type == "error"
+    ]
     assert not errors
     if notebook.name.startswith("02"):
         assert (tmp_path / "model.joblib").is_file()

@@ -430,7 +430,9 @@ def test_model_endpoint_and_custom_metrics(client: httpx.Client, models) -> None
     assert re.search(
         rf'fraudops_fraud_score_count\{{model_version="{models.champion}"\}} [1-9]', metrics
     )
-    assert re.search(r'fraudops_predictions_total\{[^}]*is_fraud="(true|false)"[^}]*\} [1-9]', metrics)
+    assert re.search(
+        r'fraudops_predictions_total\{[^}]*is_fraud="(true|false)"[^}]*\} [1-9]', metrics
+    )
     assert "fraudops_feedback_total" in metrics
 
 

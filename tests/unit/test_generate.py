@@ -5,12 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from fraudops.data import generate
+from fraudops.schema import COLUMNS, DAY_SECONDS, V_COLUMNS
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-
-from fraudops.data import generate
-from fraudops.schema import COLUMNS, DAY_SECONDS, V_COLUMNS
 
 
 def test_exact_schema_and_dtypes():
@@ -27,7 +26,9 @@ def test_same_seed_same_rows_other_seed_other_rows():
     assert not generate(rows=3_000, seed=12)["V1"].equals(a["V1"])
 
 
-@pytest.mark.parametrize(("rows", "rate", "frauds"), [(284_807, 492 / 284_807, 492), (1_000, 0.01, 10), (10, 0.05, 0)])
+@pytest.mark.parametrize(
+    ("rows", "rate", "frauds"), [(284_807, 492 / 284_807, 492), (1_000, 0.01, 10), (10, 0.05, 0)]
+)
 def test_fraud_count_is_exact(rows, rate, frauds):
     assert int(generate(rows=rows, seed=0, fraud_rate=rate)["Class"].sum()) == frauds
 
@@ -63,7 +64,11 @@ def test_covariate_scenario_moves_legit_traffic():
     shifted = generate(rows=20_000, seed=4, scenario="covariate")
     legit_b, legit_s = base[base["Class"] == 0], shifted[shifted["Class"] == 0]
     assert legit_s["Amount"].mean() > 1.4 * legit_b["Amount"].mean()
-    moved = [c for c in V_COLUMNS if abs(legit_s[c].median() - legit_b[c].median()) > 0.2 * legit_b[c].std()]
+    moved = [
+        c
+        for c in V_COLUMNS
+        if abs(legit_s[c].median() - legit_b[c].median()) > 0.2 * legit_b[c].std()
+    ]
     assert len(moved) >= 8
 
 
@@ -86,14 +91,20 @@ def test_concept_scenario_is_missed_by_the_old_model_and_learnable():
     assert _recall(model, normal, 0.5) > 0.6
     assert _recall(model, concept, 0.5) < 0.5 * _recall(model, normal, 0.5)
     # Labeled examples of the new pattern make it learnable again.
-    retrained = _fit(pd.concat([train, generate(rows=40_000, seed=7, fraud_rate=0.01, scenario="concept")]))
+    retrained = _fit(
+        pd.concat([train, generate(rows=40_000, seed=7, fraud_rate=0.01, scenario="concept")])
+    )
     assert _recall(retrained, concept, 0.5) > 0.6
 
 
 @pytest.mark.parametrize(
     ("kwargs", "name"),
-    [({"rows": 0}, "rows"), ({"fraud_rate": 1.5}, "fraud_rate"), ({"scenario": "storm"}, "scenario"),
-     ({"start_time": -1.0}, "start_time")],
+    [
+        ({"rows": 0}, "rows"),
+        ({"fraud_rate": 1.5}, "fraud_rate"),
+        ({"scenario": "storm"}, "scenario"),
+        ({"start_time": -1.0}, "start_time"),
+    ],
 )
 def test_bad_arguments_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):

@@ -121,7 +121,7 @@ def test_bad_inputs_are_explained(y, s, message):
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_best_f1_threshold_beats_every_other_candidate(weighted):
-    y, s, w = scored(n=500, fraud_rate=0.1, seed=2)
+    y, s, w = scored(n=300, fraud_rate=0.15, seed=2)
     w = w if weighted else None
     chosen = choose_threshold(y, s, sample_weight=w)
 
@@ -141,7 +141,7 @@ def test_weighting_legit_rows_raises_the_best_f1_threshold():
 
 @pytest.mark.parametrize("min_precision", [0.3, 0.6])
 def test_min_precision_threshold_keeps_precision_and_maximises_recall(min_precision):
-    y, s, _ = scored(n=500, fraud_rate=0.1, seed=4)
+    y, s, _ = scored(n=300, fraud_rate=0.15, seed=4)
     chosen = choose_threshold(y, s, strategy="min_precision", min_precision=min_precision)
     assert precision_score(y, s >= chosen) >= min_precision
     reachable = [

@@ -114,7 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out", default=None, help="report folder (default: <state dir>/reports/monitoring)"
     )
     p.add_argument(
-        "--reference", default="data/split/train.parquet",
+        "--reference",
+        default="data/split/train.parquet",
         help="the champion's training data (default: %(default)s)",
     )
     p.add_argument("--log-url", help="prediction log URL (default: $FRAUDOPS_PREDICTION_LOG)")

@@ -60,7 +60,10 @@ COVARIATE_AMOUNT_FACTOR = 1.6
 CONCEPT_SIGNATURE = {"V13": 3.5, "V15": -3.5, "V22": 3.5, "V23": -3.0, "V25": 3.0, "V26": 3.5}
 CONCEPT_SHARE = 0.7
 #: Degrees of freedom of the t-copula per class (smaller: more joint tail events).
-TAIL_DF = {"legit": 4.0, "fraud": 4.0}  # share of frauds that follow the new pattern after the drift
+TAIL_DF = {
+    "legit": 4.0,
+    "fraud": 4.0,
+}  # share of frauds that follow the new pattern after the drift
 
 
 @lru_cache(maxsize=1)
