@@ -62,7 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "serve",
         help="serve @champion over HTTP (BentoML)",
-        description=__doc__.split("\n\n")[0],
+        description=(
+            "Serve the registry's @champion over HTTP with BentoML (wraps 'bentoml serve'). "
+            "Endpoints: POST /predict, /predict_batch, /feedback; GET /model, /metrics, "
+            "/healthz, /readyz. Other settings come from FRAUDOPS_* environment variables "
+            "(see level2/service/service.py)."
+        ),
     )
     p.add_argument("--port", type=int, default=3000, help="port to listen on (default: 3000)")
     p.add_argument(

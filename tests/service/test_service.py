@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,6 +112,7 @@ def test_missing_ids_are_generated_and_given_ids_kept(inproc, models) -> None:
 
     *generated, kept = asyncio.run(both())
     assert all(re.fullmatch(r"[0-9a-f]{32}", p.transaction_id) for p in generated)
+    assert {uuid.UUID(hex=p.transaction_id).version for p in generated} == {4}
     assert len({p.transaction_id for p in generated}) == 5
     assert kept.transaction_id == "card-42:tx.7"
 
@@ -239,7 +241,7 @@ class BuiltBento:
 
 
 @pytest.fixture(scope="module")
-def built_bento(models, state_dir: Path, launch) -> BuiltBento:
+def built_bento(models, state_dir: Path, launch) -> Iterator[BuiltBento]:
     """Build the Bento, then serve ``fraud_detector:latest``, in a background thread."""
     built = BuiltBento()
 
@@ -273,7 +275,11 @@ def built_bento(models, state_dir: Path, launch) -> BuiltBento:
 
     built.thread = threading.Thread(target=build_then_serve, daemon=True)
     built.thread.start()
-    return built
+    yield built
+    # Even when the test using it was not selected: no server may outlive the module.
+    built.thread.join()
+    if built.server is not None:
+        built.server.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)
