@@ -54,9 +54,12 @@ format: install ## apply ruff formatting and safe fixes
 bench: install ## run the benchmarks on full-size data and write results under benchmarks/
 	$(BIN)/python -m benchmarks
 
+serve: install ## serve the registry's @champion on http://localhost:3000 (BentoML)
+	$(BIN)/fraudops serve
+
 repro: install ## run the Level 1 DVC pipeline
 	@mkdir -p data/batches  # DVC versions it, but git cannot hold an empty folder
 	$(BIN)/dvc repro
 
-clean: ## remove runtime state (var/) and generated data; keeps .venv
-	rm -rf var data reports/*.png level0/model.joblib
+clean: ## remove runtime state (var/) and generated data; keeps .venv and DVC's records
+	rm -rf var data/raw data/split data/incoming data/rejected models reports/*.png level0/model.joblib

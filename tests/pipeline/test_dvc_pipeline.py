@@ -253,13 +253,6 @@ def test_bad_data_stops_the_pipeline_at_validate(project):
     assert project.snapshot() == before
 
 
-@pytest.mark.xfail(
-    reason="issue #3: with `/data/*` in the root .gitignore, `dvc exp run` deletes the "
-    "DVC-tracked data/batches before ingest ('No such file or directory: data/batches'); "
-    "ignoring /data/incoming/ and /data/rejected/ explicitly instead fixes it. Remove this "
-    "marker with that .gitignore change.",
-    strict=False,
-)
 def test_changed_parameter_reruns_only_the_stages_it_feeds(project):
     from fraudops import registry
 
