@@ -281,31 +281,54 @@ def format_summary(result: CheckResult) -> str:
     return "\n".join(lines)
 
 
+def lock_path() -> Path:
+    """The lock every run that changes ``data/batches`` and runs ``dvc repro`` holds.
+
+    ``fraudops ct`` and ``fraudops retrain`` share it: both add a data version and run the
+    pipeline in the same workspace, so they must never overlap.
+    """
+    from fraudops import tracking
+
+    return tracking.state_dir() / "ct.lock"
+
+
 @contextmanager
-def exclusive(lock_path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on ``lock_path`` or fail at once if another run holds it.
+def exclusive(path: Path, *, wait: float | None = None, who: str = "fraudops ct") -> Iterator[None]:
+    """Hold an exclusive lock on ``path``; by default fail at once if another run holds it.
 
     ``flock`` locks die with their process, so a crashed run never leaves a stale lock.
 
+    Args:
+        path: the lock file (holds the holder's pid and command, for the error message).
+        wait: seconds to wait for the holder to finish (``None`` or 0: fail at once). Waiting
+            is what serialises two runs started together.
+        who: this run's command, written into the lock for the next one's error message.
+
     Raises:
-        CommandError: another ``fraudops ct`` holds the lock.
+        CommandError: another run still holds the lock (after ``wait`` seconds).
     """
     import fcntl
 
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise CommandError(
-                f"another `fraudops ct` is running (lock {lock_path}, pid {holder}); "
-                "wait for it to finish"
-            ) from None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + (wait or 0.0)
+    with open(path, "a+") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                handle.seek(0)
+                pid, _, command = handle.read().strip().partition(" ")
+                raise CommandError(
+                    f"another `{command or 'fraudops ct'}` is running (lock {path}, pid "
+                    f"{pid or 'unknown'}); wait for it to finish"
+                ) from None
         handle.seek(0)
         handle.truncate()
-        handle.write(str(os.getpid()))
+        handle.write(f"{os.getpid()} {who}")
         handle.flush()
         try:
             yield
@@ -314,16 +337,13 @@ def exclusive(lock_path: Path) -> Iterator[None]:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from fraudops import tracking
-
     project = Path.cwd()
     if not (project / "dvc.yaml").is_file():
         raise CommandError(f"no dvc.yaml in {project}: run `fraudops ct` from the project root")
     incoming = Path(args.incoming)
-    lock_path = tracking.state_dir() / "ct.lock"
 
     def once() -> int:
-        with exclusive(lock_path):
+        with exclusive(lock_path()):
             return check(project, incoming).exit_code
 
     if args.every is None:

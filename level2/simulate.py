@@ -83,6 +83,7 @@ async def _replay(
     *,
     rate: float | None,
     concurrency: int,
+    batch_size: int,
     label_delay: float,
     label_fraction: float,
     seed: int,
@@ -99,59 +100,77 @@ async def _replay(
     n = len(stream)
     status = np.zeros(n, dtype=int)
     score = np.full(n, np.nan)
+    decision = np.zeros(n, dtype=bool)
     version = np.empty(n, dtype=object)
     latency_ms = np.full(n, np.nan)
     feedback_status = np.zeros(n, dtype=int)
     due: list[tuple[float, int]] = []  # (time the label arrives, row): a min-heap
     start = time.perf_counter()
-    bar = tqdm(total=n, unit="tx", disable=not progress, desc="simulate")
+    bar = tqdm(total=n, unit="tx", disable=not progress, desc="simulate", mininterval=2.0)
+    chunks = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
 
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=30.0, limits=limits) as client:
-        queue: asyncio.Queue[int] = asyncio.Queue()
-        for i in range(n):
-            queue.put_nowait(i)
+    async with httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits) as client:
+        queue: asyncio.Queue[list[int]] = asyncio.Queue()
+        for chunk in chunks:
+            queue.put_nowait(chunk)
 
-        async def send(i: int) -> None:
+        def received(i: int, code: int, body: dict[str, Any] | None, ms: float) -> None:
+            status[i] = code
+            latency_ms[i] = ms
+            if body is not None:
+                score[i] = body["fraud_probability"]
+                decision[i] = body["is_fraud"]
+                version[i] = body["model_version"]
+                if labeled[i]:
+                    heapq.heappush(due, (time.perf_counter() + label_delay, i))
+
+        async def send(chunk: list[int]) -> None:
             if rate:  # open-loop pacing: transaction i is due at i / rate seconds
-                delay = start + i / rate - time.perf_counter()
+                delay = start + chunk[0] / rate - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
             t0 = time.perf_counter()
             try:
-                r = await client.post("/predict", json=payloads[i])
-                status[i] = r.status_code
-                if r.status_code == 200:
-                    body = r.json()
-                    score[i] = body["fraud_probability"]
-                    version[i] = body["model_version"]
+                if batch_size == 1:
+                    r = await client.post("/predict", json=payloads[chunk[0]])
+                    bodies = [r.json()] if r.status_code == 200 else None
+                else:
+                    r = await client.post(
+                        "/predict_batch", json={"transactions": [payloads[i] for i in chunk]}
+                    )
+                    bodies = r.json()["predictions"] if r.status_code == 200 else None
+                code = r.status_code
             except httpx.HTTPError:
-                status[i] = -1
-            latency_ms[i] = (time.perf_counter() - t0) * 1000
-            if status[i] == 200 and labeled[i]:
-                heapq.heappush(due, (time.perf_counter() + label_delay, i))
-            bar.update(1)
+                code, bodies = -1, None
+            ms = (time.perf_counter() - t0) * 1000
+            for k, i in enumerate(chunk):
+                received(i, code, None if bodies is None else bodies[k], ms)
+            bar.update(len(chunk))
+
+        async def label(i: int) -> None:
+            body = {"transaction_id": payloads[i]["transaction_id"], "is_fraud": bool(classes[i])}
+            try:
+                r = await client.post("/feedback", json=body)
+                feedback_status[i] = r.status_code
+            except httpx.HTTPError:
+                feedback_status[i] = -1
 
         async def label_ready() -> None:
+            """Send the labels that are due, ``concurrency`` at a time."""
             while due and due[0][0] <= time.perf_counter():
-                _, i = heapq.heappop(due)
-                body = {
-                    "transaction_id": payloads[i]["transaction_id"],
-                    "is_fraud": bool(classes[i]),
-                }
-                try:
-                    r = await client.post("/feedback", json=body)
-                    feedback_status[i] = r.status_code
-                except httpx.HTTPError:
-                    feedback_status[i] = -1
+                ready = []
+                while due and due[0][0] <= time.perf_counter() and len(ready) < concurrency:
+                    ready.append(heapq.heappop(due)[1])
+                await asyncio.gather(*(label(i) for i in ready))
 
         async def worker() -> None:
             while True:
                 try:
-                    i = queue.get_nowait()
+                    chunk = queue.get_nowait()
                 except asyncio.QueueEmpty:
                     return
-                await send(i)
+                await send(chunk)
                 await label_ready()
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -164,6 +183,7 @@ async def _replay(
     out = stream.copy()
     out["status"] = status
     out["score"] = score
+    out["is_fraud"] = decision
     out["model_version"] = version
     out["latency_ms"] = latency_ms
     out["label_sent"] = feedback_status == 200
@@ -177,6 +197,7 @@ def simulate(
     *,
     rate: float | None = None,
     concurrency: int = 8,
+    batch_size: int = 1,
     label_delay: float = 1.0,
     label_fraction: float = 1.0,
     progress: bool = True,
@@ -187,13 +208,22 @@ def simulate(
         url: the service's base URL, e.g. ``http://127.0.0.1:3000``.
         plan: the transactions to send.
         rate: transactions per second (``None``: as fast as ``concurrency`` allows).
-        concurrency: requests in flight at once.
+        concurrency: requests in flight at once (predictions and labels alike).
+        batch_size: transactions per request; 1 uses ``POST /predict``, more use
+            ``POST /predict_batch`` (a payment processor forwarding its queue).
         label_delay: seconds from a prediction to its label.
         label_fraction: share of transactions whose label ever comes back.
         progress: show a progress bar.
+
+    Returns:
+        The stream with, per transaction, ``status`` (HTTP status, -1 for a connection
+        error), ``score``, ``is_fraud`` (the service's decision), ``model_version``,
+        ``latency_ms`` (of its request), ``label_sent`` and ``feedback_status``.
     """
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not 0.0 <= label_fraction <= 1.0:
         raise ValueError(f"label_fraction must be in [0, 1], got {label_fraction}")
     stream = make_stream(plan)
@@ -203,12 +233,20 @@ def simulate(
             stream,
             rate=rate,
             concurrency=concurrency,
+            batch_size=batch_size,
             label_delay=label_delay,
             label_fraction=label_fraction,
             seed=plan.seed,
             progress=progress,
         )
     )
+
+
+def recall(sent: pd.DataFrame) -> float | None:
+    """The service's recall on these transactions (``None`` without a fraud among them)."""
+    ok = sent[sent["status"] == 200]
+    frauds = ok[ok[TARGET] == 1]
+    return None if frauds.empty else float(frauds["is_fraud"].mean())
 
 
 def describe(sent: pd.DataFrame) -> dict[str, Any]:
@@ -222,6 +260,8 @@ def describe(sent: pd.DataFrame) -> dict[str, Any]:
         "p50_ms": float(sent["latency_ms"].median()),
         "p99_ms": float(sent["latency_ms"].quantile(0.99)),
         "versions": sorted(sent.loc[ok, "model_version"].dropna().unique().tolist()),
+        "recall_before_drift": recall(sent[~sent["drifted"]]),
+        "recall_after_drift": recall(sent[sent["drifted"]]),
     }
     return out
 
@@ -241,6 +281,7 @@ def _cmd(args: argparse.Namespace) -> int:
         plan,
         rate=args.rate,
         concurrency=args.concurrency,
+        batch_size=args.batch_size,
         label_delay=args.label_delay,
         label_fraction=args.label_fraction,
     )
@@ -253,6 +294,10 @@ def _cmd(args: argparse.Namespace) -> int:
         f"p50 {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms; "
         f"model versions {', '.join(stats['versions']) or '-'}"
     )
+    for part in ("before", "after"):
+        value = stats[f"recall_{part}_drift"]
+        if value is not None:
+            print(f"recall {part} the drift point: {value:.3f}")
     if args.out:
         save(sent, Path(args.out))
         print(f"saved what was sent to {args.out}")
@@ -273,6 +318,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rate", type=float, help="transactions per second (default: as fast as possible)"
     )
     p.add_argument("--concurrency", type=int, default=8, help="requests in flight (default: 8)")
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=1,
+        help="transactions per request: 1 = POST /predict, more = POST /predict_batch (default: 1)",
+    )
     p.add_argument("--scenario", choices=SCENARIOS, default="none", help="drift after --drift-at")
     p.add_argument("--drift-at", type=int, help="index of the first drifted transaction")
     p.add_argument("--label-delay", type=float, default=1.0, help="seconds until a label arrives")

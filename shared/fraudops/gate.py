@@ -8,12 +8,21 @@ The rule: with no champion, the first model is promoted. Otherwise the challenge
 more than ``ap_tolerance`` of average precision (the threshold-free ranking quality) nor more than
 ``max_recall_drop`` of recall at its operating threshold (the share of frauds actually stopped).
 A small tolerance lets a retrained model on fresher data through when it is as good within noise.
+
+The rule can be applied on several holdouts at once (:func:`decide_all`): the challenger must pass
+on *every* one. The pipeline's holdout is the newest part of its data version; Level 2's
+retraining adds the most recent labeled production window, which the challenger never trained
+on, by naming it in ``$FRAUDOPS_GATE_EXTRA_HOLDOUT`` (the register stage runs inside
+``dvc repro``, so an environment variable is how the retraining job reaches it without a second,
+unrecorded gate). A model that is better on last month's holdout but worse on this week's
+traffic is not promoted.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
@@ -29,6 +38,9 @@ AP = "average_precision"
 RECALL = "recall"
 #: Metrics copied to the challenger version's tags (``gate.challenger.<name>``...).
 TAGGED_METRICS = (AP, RECALL, "precision", "threshold")
+#: Extra holdouts (CSV or Parquet paths, separated by ``os.pathsep``) that :func:`run_gate`
+#: also judges on when it is not given ``extra_holdouts``.
+EXTRA_HOLDOUT_ENV = "FRAUDOPS_GATE_EXTRA_HOLDOUT"
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,52 @@ def decide(
     return Decision(True, " and ".join(f"{value} >= {floor}" for _, value, floor in checks))
 
 
+def decide_all(
+    results: Sequence[tuple[str, Mapping[str, Any], Mapping[str, Any] | None]], rule: GateRule
+) -> Decision:
+    """Apply the rule on several holdouts: promote only if the challenger passes on every one.
+
+    Args:
+        results: ``(holdout name, challenger metrics, champion metrics or None)`` per holdout.
+        rule: the tolerances.
+
+    Returns:
+        The combined decision; with more than one holdout each part of the reason is prefixed
+        with its holdout's name.
+
+    Raises:
+        ValueError: no holdout at all (nothing to judge on).
+    """
+    if not results:
+        raise ValueError("decide_all: no holdout to judge the challenger on")
+    decisions = [(name, decide(ch, champ, rule)) for name, ch, champ in results]
+    if len(decisions) == 1:
+        return decisions[0][1]
+    promote = all(d.promote for _, d in decisions)
+    shown = decisions if promote else [(n, d) for n, d in decisions if not d.promote]
+    return Decision(promote, "; ".join(f"on {name}: {d.reason}" for name, d in shown))
+
+
+def extra_holdouts_from_env() -> dict[str, pd.DataFrame]:
+    """The holdouts named in ``$FRAUDOPS_GATE_EXTRA_HOLDOUT`` (none when unset).
+
+    Raises:
+        FileNotFoundError: a named file does not exist (a silent skip would weaken the gate).
+    """
+    from pathlib import Path
+
+    from fraudops.data import load
+
+    value = os.environ.get(EXTRA_HOLDOUT_ENV, "").strip()
+    out: dict[str, pd.DataFrame] = {}
+    for name in filter(None, value.split(os.pathsep)):
+        path = Path(name)
+        if not path.is_file():
+            raise FileNotFoundError(f"${EXTRA_HOLDOUT_ENV} names {path}, which does not exist")
+        out[str(path)] = load(path)
+    return out
+
+
 def run_gate(
     challenger_version: str | int,
     holdout: pd.DataFrame,
@@ -111,8 +169,9 @@ def run_gate(
     *,
     holdout_name: str,
     sample_weight: Any = None,
+    extra_holdouts: Mapping[str, pd.DataFrame] | None = None,
 ) -> dict[str, Any]:
-    """Score the challenger and the champion on one holdout, decide, record, promote on success.
+    """Score the challenger and the champion on the same holdout(s), decide, record, promote.
 
     Each model is scored at its own ``threshold`` tag, the operating point it would serve with.
     The decision goes to the promotion log (one line: ``promote`` or ``refuse``) and to the
@@ -127,6 +186,10 @@ def run_gate(
         rule: the tolerances.
         holdout_name: what the holdout is (a path, a DVC data version), kept in the record.
         sample_weight: optional row weights (e.g. to turn a subsample into population figures).
+        extra_holdouts: more holdouts (name -> frame) the challenger must also pass on, such
+            as the latest labeled production window; default: those named in
+            ``$FRAUDOPS_GATE_EXTRA_HOLDOUT``. One without fraud cannot judge and is skipped
+            (said in the record).
 
     Returns:
         The decision record written to the promotion log, plus ``promote`` (bool).
@@ -149,15 +212,39 @@ def run_gate(
             "average precision and recall are undefined, so the gate cannot compare models"
         )
 
-    def score(info: dict[str, Any]) -> dict[str, Any]:
-        model = registry.load_model(info["version"])
-        scores = model.predict_proba(X)[:, 1]
-        return evaluate(y, scores, info["threshold"], sample_weight=sample_weight)
-
-    challenger_metrics = score(_with_threshold(challenger))
+    if extra_holdouts is None:
+        extra_holdouts = extra_holdouts_from_env()
     champion = None if champion_version is None else registry.version_info(champion_version)
-    champion_metrics = None if champion is None else score(_with_threshold(champion))
-    decision = decide(challenger_metrics, champion_metrics, rule)
+    models = {
+        info["version"]: registry.load_model(info["version"])
+        for info in (_with_threshold(challenger), champion and _with_threshold(champion))
+        if info is not None
+    }
+
+    def score(info: dict[str, Any] | None, X: pd.DataFrame, y: Any, weight: Any) -> Any:
+        if info is None:
+            return None
+        scores = models[info["version"]].predict_proba(X)[:, 1]
+        return evaluate(y, scores, info["threshold"], sample_weight=weight)
+
+    challenger_metrics = score(challenger, X, y, sample_weight)
+    champion_metrics = score(champion, X, y, sample_weight)
+    results = [(holdout_name, challenger_metrics, champion_metrics)]
+    extra: dict[str, Any] = {}
+    for name, frame in extra_holdouts.items():
+        X_extra, y_extra = xy(frame)
+        if int(y_extra.sum()) == 0 or int(y_extra.sum()) == len(y_extra):
+            extra[name] = {"rows": len(y_extra), "skipped": "needs both classes to compare"}
+            continue
+        c, ch = score(challenger, X_extra, y_extra, None), score(champion, X_extra, y_extra, None)
+        results.append((name, c, ch))
+        extra[name] = {
+            "rows": len(y_extra),
+            "frauds": int(y_extra.sum()),
+            "challenger": c,
+            "champion": ch,
+        }
+    decision = decide_all(results, rule)
 
     details = {
         "holdout": holdout_name,
@@ -167,6 +254,8 @@ def run_gate(
         "challenger": challenger_metrics,
         "champion": champion_metrics,
     }
+    if extra:
+        details["extra_holdouts"] = extra
     if decision.promote:
         record = registry.promote(
             challenger["version"],
@@ -214,4 +303,12 @@ def _decision_tags(record: Mapping[str, Any], details: Mapping[str, Any]) -> dic
         for name in TAGGED_METRICS:
             if details[who] is not None:
                 tags[f"gate.{who}.{name}"] = str(float(details[who][name]))
+    # The production window's figures, under their own prefix (one extra holdout is the
+    # Level 2 case; with more, the last one named wins the tags, all are in the log).
+    for name, part in details.get("extra_holdouts", {}).items():
+        tags["gate.extra_holdout"] = name
+        for who in ("challenger", "champion"):
+            if part.get(who) is not None:
+                for metric in TAGGED_METRICS:
+                    tags[f"gate.extra.{who}.{metric}"] = str(float(part[who][metric]))
     return tags

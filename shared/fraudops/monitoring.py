@@ -98,17 +98,14 @@ def drift(
         ``score_drift``) and Evidently's snapshot, which renders the HTML report.
     """
     from evidently import Report
-    from evidently.metrics import DriftedColumnsCount, ValueDrift
+    from evidently.metrics import ValueDrift
 
     columns = [*DRIFT_COLUMNS, SCORE]
     method = "wasserstein"
+    # One ValueDrift per column and nothing else: Evidently's DriftedColumnsCount would compute
+    # every column's drift a second time (a quarter of the run on a 50,000-row window); the
+    # dataset verdict is the share of drifted columns, counted below from the same numbers.
     metrics = [
-        DriftedColumnsCount(
-            columns=list(DRIFT_COLUMNS),
-            drift_share=params.drift_share,
-            method=method,
-            threshold=params.drift_threshold,
-        ),
         *[
             ValueDrift(column=c, method=method, threshold=params.drift_threshold)
             for c in DRIFT_COLUMNS

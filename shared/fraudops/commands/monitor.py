@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
         params = monitoring.MonitorParams(**{**params.__dict__, "window": args.window})
 
     started = time.perf_counter()
-    log = PredictionLog(args.log_url or _default_log_url())
+    log = PredictionLog(args.log_url or default_log_url())
     since = time.time() - args.since if args.since else None
     window = log.window(last_n=None if since else params.window, since=since)
     log.close()
@@ -92,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_RETRAIN if summary["retrain"] else 0
 
 
-def _default_log_url() -> str:
+def default_log_url() -> str:
+    """The prediction log the service writes: ``$FRAUDOPS_PREDICTION_LOG``, else SQLite in the
+    state directory (the same default as the service)."""
     from fraudops import tracking
 
     return os.environ.get(
