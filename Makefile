@@ -61,5 +61,9 @@ repro: install ## run the Level 1 DVC pipeline
 	@mkdir -p data/batches  # DVC versions it, but git cannot hold an empty folder
 	$(BIN)/dvc repro
 
+.PHONY: act
+act: install ## run the GitHub Actions workflows locally under act (ci, then monitor -> retrain -> cd), small data
+	FRAUDOPS_STATE_DIR=$(CURDIR)/var/act scripts/ci/act_chain.sh all
+
 clean: ## remove runtime state (var/) and generated data; keeps .venv and DVC's records
 	rm -rf var data/raw data/split data/incoming data/rejected models reports/*.png level0/model.joblib
