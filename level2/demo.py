@@ -5,14 +5,27 @@ DVC and the MLflow registry, Level 2 through the BentoML service, monitoring and
 Each step prints what it does and how long it took; the tour ends with a summary table.
 
 ``--quick`` runs the same steps on small data in a scratch copy of the project, for the tests.
+
+The Level 2 part is the closed loop: the service is built (full size) and served, the simulator
+sends pre-drift traffic, then traffic with a new fraud pattern (concept drift), with labels
+coming back through ``/feedback``; ``fraudops monitor`` flags the drop in live recall,
+``fraudops retrain`` turns the labeled traffic into a new data version, retrains, gates on the
+latest production window and promotes; the service reloads, and live recall on drifted traffic
+recovers. Two retrainings are started at once to show that only one of them can promote. The
+tour ends with a summary table and ``var/reports/demo.html``.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import io
 import json
 import os
+import secrets
 import shutil
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,9 +41,40 @@ BIN = Path(sys.executable).parent
 #: What ``--quick`` changes in params.yaml: small data and budgets, same pipeline.
 QUICK_PARAMS = {
     "ingest": {"rows": 20_000, "fraud_rate": 0.01},
-    "train_custom": {"n_iter": 2, "cv_folds": 3},
-    "train_automl": {"time_budget": 8, "cv_folds": 3},
+    "train_custom": {"n_iter": 2, "cv_folds": 2},
+    "train_automl": {"time_budget": 4, "cv_folds": 2},
+    # Production data must reach the training part of the time-ordered split: with 10 % each
+    # for validation and test, the newest production rows are the holdouts and the older
+    # post-drift rows are trained on.
+    "split": {"valid_fraction": 0.1, "test_fraction": 0.1},
+    "monitor": {"reference_rows": 5_000, "min_fraud_labels": 15},
 }
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """The Level 2 traffic: pre-drift, drifted (before retraining), drifted (after).
+
+    The new fraud pattern comes as a wave: ``drift_fraud_rate`` is the fraud rate once it
+    has started (a fraud ring that found a blind spot uses it).
+    """
+
+    before: int
+    drifted: int
+    after: int
+    fraud_rate: float
+    drift_fraud_rate: float
+    batch_size: int = 250
+
+
+#: Production starts after the base data (two days) and the Level 1 batch (two more days).
+PRODUCTION_START = 4 * 86_400.0
+QUICK_TRAFFIC = Traffic(
+    before=5_000, drifted=16_000, after=5_000, fraud_rate=0.01, drift_fraud_rate=0.02
+)
+FULL_TRAFFIC = Traffic(
+    before=5_000, drifted=40_000, after=10_000, fraud_rate=0.01, drift_fraud_rate=0.02
+)
 
 
 @dataclass
@@ -41,8 +85,12 @@ class Tour:
     rows: int
     fraud_rate: float
     quick: bool
+    traffic: Traffic = QUICK_TRAFFIC
     results: dict[str, Any] = field(default_factory=dict)
     timings: list[tuple[str, float]] = field(default_factory=list)
+    #: What the simulator sent in each Level 2 phase (DataFrames; not in ``results``).
+    sent: dict[str, Any] = field(default_factory=dict)
+    server: subprocess.Popen | None = None
 
     @property
     def scratch(self) -> Path:
@@ -67,6 +115,9 @@ class Tour:
             "DVC_NO_ANALYTICS": "1",
             "BENTOML_DO_NOT_TRACK": "true",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+            # Our own BentoML home: a server start empties its metrics folder, which must not
+            # be another server's.
+            "BENTOML_HOME": str(self.workdir / "var" / "bentoml"),
         }
         env.pop("MLFLOW_TRACKING_URI", None)  # the state folder's SQLite store
         return env
@@ -95,6 +146,19 @@ class Tour:
 
     def json(self, relative: str) -> Any:
         return json.loads((self.workdir / relative).read_text())
+
+    def start(self, *cmd: str, log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Start a background command (its own process group), output to ``log``."""
+        print("$ " + " ".join(str(c) for c in cmd) + " &", flush=True)
+        with open(log, "wb") as out:
+            return subprocess.Popen(
+                [str(c) for c in cmd],
+                cwd=self.workdir,
+                env={**self.env, **(env or {})},
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
 
 def level0(tour: Tour) -> None:
@@ -143,6 +207,11 @@ def level1(tour: Tour) -> None:
 
 def level1_ct(tour: Tour) -> None:
     """Level 1: new data arrives; the continuous-training trigger retrains by itself."""
+    if tour.quick:
+        # A third `dvc repro` would add minutes; Level 2's retraining runs the same trigger
+        # (level1.ct.check) on the labeled production batch.
+        print("quick: skipped; Level 2's `fraudops retrain` runs the same trigger", flush=True)
+        return
     incoming = tour.workdir / "data/incoming"
     rows = max(5_000, tour.rows // 10)
     tour.run(
@@ -171,10 +240,264 @@ def level1_ct(tour: Tour) -> None:
     }
 
 
+# -- Level 2: the closed loop -----------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def level2_serve(tour: Tour) -> None:
+    """Level 2: build the Bento (full size) and serve @champion with BentoML."""
+    import httpx
+
+    cmd: list[Any] = [BIN / "fraudops", "serve", "--reload-interval", "5"]
+    if not tour.quick:
+        # The Bento holds code, not a model: it serves whatever @champion is when it starts.
+        tour.run(BIN / "bentoml", "build", "-f", "level2/bentofile.yaml", ".")
+        cmd += ["--bento", "fraud_detector:latest"]
+    port = _free_port()
+    token = secrets.token_hex(16)
+    tour.results["service"] = {"url": f"http://127.0.0.1:{port}", "token": token}
+    tour.server = tour.start(
+        *cmd,
+        "--port",
+        str(port),
+        log=tour.scratch / "service.log",
+        env={"FRAUDOPS_ADMIN_TOKEN": token, "FRAUDOPS_ACCESS_LOG": "0"},
+    )
+    url = tour.results["service"]["url"]
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if tour.server.poll() is not None:
+            raise SystemExit(
+                f"the service exited with {tour.server.returncode}; see {tour.scratch}/service.log"
+            )
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.5)
+    else:
+        raise SystemExit(f"the service was not ready after 300 s; see {tour.scratch}/service.log")
+    model = httpx.get(f"{url}/model", timeout=10).json()
+    print(f"serving {url}: fraud-detector version {model['version']}", flush=True)
+    tour.results["served_before"] = model["version"]
+
+
+def _simulate(
+    tour: Tour, name: str, rows: int, *, scenario: str, seed: int, start: float, fraud_rate: float
+) -> Any:
+    """One ``fraudops simulate`` run; returns what it sent (a DataFrame)."""
+    out = tour.scratch / f"traffic-{name}.parquet"
+    tour.run(
+        BIN / "fraudops",
+        "simulate",
+        "--url",
+        tour.results["service"]["url"],
+        "--rows",
+        str(rows),
+        "--scenario",
+        scenario,
+        "--drift-at",
+        "0",
+        "--fraud-rate",
+        str(fraud_rate),
+        "--start-time",
+        str(start),
+        "--seed",
+        str(seed),
+        "--batch-size",
+        str(tour.traffic.batch_size),
+        "--concurrency",
+        "4",
+        "--label-delay",
+        "0.5",
+        "--out",
+        out,
+    )
+    sent = load_sent(out)
+    sent["phase"] = name
+    tour.sent[name] = sent
+    return sent
+
+
+def load_sent(path: Path) -> Any:
+    """What a simulation saved (Parquet keeps the ids, statuses and versions as they were)."""
+    import pandas as pd
+
+    return pd.read_parquet(path)
+
+
+def _monitor(tour: Tour, name: str) -> dict[str, Any]:
+    """One ``fraudops monitor`` run on the latest window; returns its summary."""
+    out = tour.workdir / "var/reports/monitoring"
+    tour.run(BIN / "fraudops", "monitor", "--out", out, ok=(0, 3))
+    summary = json.loads((out / "history.jsonl").read_text().splitlines()[-1])
+    summary["phase"] = name
+    tour.results.setdefault("monitoring", []).append(
+        {
+            "phase": name,
+            "retrain": summary["retrain"],
+            "drift_detected": summary["drift_detected"],
+            "drift_share": (summary["drift"] or {}).get("drift_share"),
+            "score_distance": (summary["drift"] or {}).get("score_distance"),
+            "recall": summary["performance"]["recall"],
+            "n_labels": summary["performance"]["n_labels"],
+            "reasons": summary["reasons"],
+            "model_version": summary["model_version"],
+            "seconds": summary["seconds"],
+        }
+    )
+    return summary
+
+
+def _recall(sent: Any) -> float | None:
+    from level2.simulate import recall
+
+    return recall(sent)
+
+
+def level2_loop(tour: Tour) -> None:
+    """Level 2: traffic, concept drift, the monitor flags it, retraining, reload, recovery."""
+    t = tour.traffic
+    before = _simulate(
+        tour,
+        "before",
+        t.before,
+        scenario="none",
+        seed=11,
+        start=PRODUCTION_START,
+        fraud_rate=t.fraud_rate,
+    )
+    _monitor(tour, "before drift")
+    start = float(before["Time"].max()) + 1.0
+    drifted = _simulate(
+        tour,
+        "drifted",
+        t.drifted,
+        scenario="concept",
+        seed=13,
+        start=start,
+        fraud_rate=t.drift_fraud_rate,
+    )
+    flagged = _monitor(tour, "concept drift")
+    tour.results["flagged"] = flagged["retrain"]
+    if not flagged["retrain"]:
+        print("the monitor did not ask for retraining; retraining anyway to show the loop")
+
+    # Two retrainings at once (a scheduled one and a monitor-triggered one, say): they share
+    # a lock, so the second waits, then finds the labels already used and does nothing.
+    url = tour.results["service"]["url"]
+    procs = [
+        tour.start(
+            BIN / "fraudops",
+            "retrain",
+            "--service-url",
+            url,
+            log=tour.scratch / f"retrain-{k}.log",
+            env={
+                "FRAUDOPS_ADMIN_TOKEN": tour.results["service"]["token"],
+                "GITHUB_OUTPUT": str(tour.scratch / f"retrain-{k}.out"),
+            },
+        )
+        for k in (1, 2)
+    ]
+    codes = [proc.wait() for proc in procs]
+    outcomes = []
+    for k, code in zip((1, 2), codes, strict=True):
+        log = (tour.scratch / f"retrain-{k}.log").read_text()
+        print(f"--- retrain #{k} (exit {code}):")
+        print("".join(f"  {line}\n" for line in log.splitlines()), end="", flush=True)
+        if code != 0:
+            raise SystemExit(f"retrain #{k} failed (exit {code}); see {tour.scratch}")
+        outputs = dict(
+            line.split("=", 1)
+            for line in (tour.scratch / f"retrain-{k}.out").read_text().splitlines()
+        )
+        outcomes.append(outputs)
+    promoted = [o for o in outcomes if o["promoted"] == "true"]
+    tour.results["retrain"] = {
+        "runs": outcomes,
+        "retrainings": sum(o["status"] in ("promoted", "refused") for o in outcomes),
+        "promotions": len(promoted),
+        "champion": promoted[0]["champion"] if promoted else None,
+    }
+
+    start = float(drifted["Time"].max()) + 1.0
+    after = _simulate(
+        tour,
+        "after",
+        t.after,
+        scenario="concept",
+        seed=17,
+        start=start,
+        fraud_rate=t.drift_fraud_rate,
+    )
+    recovered = _monitor(tour, "after retraining")
+    served = sorted(after["model_version"].dropna().astype(str).unique())
+    tour.results["served_after"] = served
+    tour.results["live_recall"] = {
+        "before_drift": _recall(before),
+        "drifted_before_retraining": _recall(drifted),
+        "drifted_after_retraining": _recall(after),
+        "monitor_after": recovered["performance"]["recall"],
+    }
+    # The same post-drift rows, scored offline by the old and the new champion.
+    tour.results["same_rows"] = _same_rows(tour, after)
+
+
+def _same_rows(tour: Tour, sent: Any) -> dict[str, Any]:
+    """Recall of the old and the new champion on the same drifted transactions."""
+    from fraudops import registry
+    from fraudops.schema import FEATURES, TARGET
+
+    old = tour.results["served_before"]
+    new = tour.results["retrain"]["champion"]
+    out: dict[str, Any] = {"rows": len(sent), "frauds": int(sent[TARGET].sum())}
+    env = {k: v for k, v in tour.env.items() if k in ("FRAUDOPS_STATE_DIR",)}
+    saved = {k: os.environ.get(k) for k in (*env, "MLFLOW_TRACKING_URI")}
+    os.environ.update(env)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        for name, version in (("old_champion", old), ("new_champion", new)):
+            if version is None:
+                continue
+            info = registry.version_info(version)
+            scores = registry.load_model(version).predict_proba(sent[list(FEATURES)])[:, 1]
+            caught = (scores >= info["threshold"])[sent[TARGET].to_numpy() == 1]
+            out[name] = {"version": version, "recall": float(caught.mean())}
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return out
+
+
+def stop_service(tour: Tour) -> None:
+    """SIGTERM the service (a graceful stop flushes its prediction log)."""
+    server = getattr(tour, "server", None)
+    if server is None or server.poll() is not None:
+        return
+    os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(60)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(10)
+
+
 STEPS: list[tuple[str, Callable[[Tour], None]]] = [
     ("Level 0: manual scripts and a model file handed over", level0),
     ("Level 1: dvc repro, MLflow tracking and the model registry", level1),
     ("Level 1: a new batch of data triggers retraining (fraudops ct)", level1_ct),
+    ("Level 2: build and serve the champion (BentoML)", level2_serve),
+    ("Level 2: traffic, concept drift, monitor, retrain, promote, reload", level2_loop),
 ]
 
 
@@ -199,6 +522,7 @@ def summary(tour: Tour) -> str:
             f"continuous training: version {ct['new_version']} -> {ct['decision']} "
             f"(champion v{ct['champion']}): {ct['reason']}"
         )
+    lines += level2_summary(tour)
     lines.append("")
     lines += [f"{seconds:7.1f}s  {title}" for title, seconds in tour.timings]
     lines.append(f"{sum(s for _, s in tour.timings):7.1f}s  in all")
@@ -249,21 +573,166 @@ def scratch_project(dest: Path, params: dict[str, dict[str, Any]]) -> Path:
     return dest
 
 
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def level2_summary(tour: Tour) -> list[str]:
+    """The closed loop's lines of the summary: monitoring, retraining, live recall."""
+    r = tour.results
+    if "monitoring" not in r:
+        return []
+    lines = ["", "closed loop (Level 2):"]
+    for m in r["monitoring"]:
+        verdict = "RETRAIN" if m["retrain"] else "ok"
+        lines.append(
+            f"  monitor [{m['phase']:<16}] v{m['model_version']}: {verdict:<7} live recall "
+            f"{_pct(m['recall'])} on {m['n_labels']:,} labels; drift share "
+            f"{_pct(m['drift_share'])}; {m['reasons'][-1]}"
+        )
+    if "retrain" in r:
+        rt = r["retrain"]
+        lines.append(
+            f"  retrain: {rt['retrainings']} retraining(s), {rt['promotions']} promotion(s) from "
+            f"2 concurrent runs ({', '.join(o['status'] for o in rt['runs'])}); "
+            f"champion v{r['served_before']} -> v{rt['champion']}"
+        )
+    if "live_recall" in r:
+        lr = r["live_recall"]
+        lines.append(
+            f"  live recall: before drift {_pct(lr['before_drift'])}, drifted "
+            f"{_pct(lr['drifted_before_retraining'])} -> after retraining "
+            f"{_pct(lr['drifted_after_retraining'])} (served by v{', v'.join(r['served_after'])})"
+        )
+        same = r["same_rows"]
+        if "new_champion" in same:
+            lines.append(
+                f"  same {same['rows']:,} drifted rows ({same['frauds']} frauds): old champion "
+                f"v{same['old_champion']['version']} recall {same['old_champion']['recall']:.3f}, "
+                f"new champion v{same['new_champion']['version']} recall "
+                f"{same['new_champion']['recall']:.3f}"
+            )
+        lines.append(f"  recovered: {r['recovered']}")
+    return lines
+
+
+def _figure_png(fig: Any) -> str:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def write_report(tour: Tour, path: Path) -> Path:
+    """``demo.html``: metrics by level, live recall and drift over time with the retraining
+    marked, the champion versions, and the summary text."""
+    import html
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    r = tour.results
+    images = []
+    levels = [lv for lv in ("level0", "level1") if lv in r]
+    if levels:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        names = ["average_precision", "precision", "recall"]
+        for k, level in enumerate(levels):
+            ax.bar([i + 0.4 * k for i in range(3)], [r[level][n] for n in names], 0.4, label=level)
+        ax.set_xticks([i + 0.2 for i in range(3)], ["AP", "precision", "recall"])
+        ax.set_ylim(0, 1)
+        ax.set_title("Offline metrics by level (test part)")
+        ax.legend()
+        images.append(_figure_png(fig))
+        plt.close(fig)
+    if tour.sent:
+        sent = pd.concat(list(tour.sent.values()), ignore_index=True)
+        block = max(500, len(sent) // 20)
+        sent["block"] = sent.index // block
+        frauds = sent[sent["Class"] == 1]
+        by_block = frauds.groupby("block")["is_fraud"].mean()
+        fig, ax = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
+        ax[0].plot(by_block.index * block, by_block.to_numpy(), marker="o")
+        ax[0].set_ylabel("live recall")
+        ax[0].set_ylim(0, 1.05)
+        ax[0].set_title("Live recall and served version over the simulated traffic")
+        versions = pd.to_numeric(sent["model_version"], errors="coerce")
+        ax[1].step(sent.index, versions, where="post")
+        ax[1].set_ylabel("champion version")
+        ax[1].set_xlabel("transaction")
+        marks = {
+            "concept drift starts": len(tour.sent.get("before", [])),
+            "retrained model serves": len(sent) - len(tour.sent.get("after", [])),
+        }
+        for label, x in marks.items():
+            for a in ax:
+                a.axvline(x, color="red" if "drift" in label else "green", linestyle="--")
+            ax[0].annotate(label, (x, 0.05), rotation=90, fontsize=8)
+        images.append(_figure_png(fig))
+        plt.close(fig)
+    monitoring = r.get("monitoring", [])
+    if monitoring:
+        fig, ax = plt.subplots(figsize=(6, 3))
+        x = range(len(monitoring))
+        ax.plot(x, [m["drift_share"] or 0 for m in monitoring], marker="o", label="drift share")
+        ax.plot(x, [m["score_distance"] or 0 for m in monitoring], marker="s", label="score drift")
+        ax.plot(x, [m["recall"] or 0 for m in monitoring], marker="^", label="live recall")
+        ax.set_xticks(list(x), [m["phase"] for m in monitoring])
+        ax.set_title("Monitoring windows")
+        ax.legend()
+        images.append(_figure_png(fig))
+        plt.close(fig)
+    body = "".join(f'<p><img src="data:image/png;base64,{img}"></p>' for img in images)
+    text = html.escape(summary(tour))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>fraudops demo</title></head>"
+        f"<body><h1>fraudops demo</h1>{body}<h2>Summary</h2><pre>{text}</pre></body></html>\n"
+    )
+    return path
+
+
 def run_demo(workdir: Path, *, quick: bool) -> Tour:
     """Run every step of the tour in ``workdir`` and return what it found."""
     rows, fraud_rate = (20_000, 0.01) if quick else (FULL_ROWS, FULL_FRAUD_RATE)
-    tour = Tour(workdir=workdir, rows=rows, fraud_rate=fraud_rate, quick=quick)
+    tour = Tour(
+        workdir=workdir,
+        rows=rows,
+        fraud_rate=fraud_rate,
+        quick=quick,
+        traffic=QUICK_TRAFFIC if quick else FULL_TRAFFIC,
+    )
     tour.scratch.mkdir(parents=True, exist_ok=True)
     print(
         f"fraudops demo: {rows:,} transactions, {'quick' if quick else 'full size'}, in {workdir}"
     )
-    for title, fn in STEPS:
-        tour.step(title, fn)
+    try:
+        for title, fn in STEPS:
+            tour.step(title, fn)
+    finally:
+        stop_service(tour)
+    tour.results["recovered"] = recovered(tour.results)
     print(summary(tour))
+    report = write_report(tour, workdir / "var/reports/demo.html")
+    print(f"report: {report}")
+    results = {k: v for k, v in tour.results.items() if k != "service"}  # no token on disk
     (tour.scratch / "summary.json").write_text(
-        json.dumps({"results": tour.results, "timings": tour.timings}, indent=2, default=float)
+        json.dumps({"results": results, "timings": tour.timings}, indent=2, default=float)
     )
     return tour
+
+
+#: Live recall on drifted traffic after retraining must be within this of pre-drift recall.
+RECOVERY_TOLERANCE = 0.05
+
+
+def recovered(results: dict[str, Any]) -> bool:
+    """Did live recall on drifted traffic come back to within 5 points of pre-drift recall?"""
+    recall = results.get("live_recall") or {}
+    before, after = recall.get("before_drift"), recall.get("drifted_after_retraining")
+    return before is not None and after is not None and after >= before - RECOVERY_TOLERANCE
 
 
 def _cmd(args: argparse.Namespace) -> int:

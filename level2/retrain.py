@@ -7,7 +7,8 @@ One retraining:
    retrainings started at once run one after the other; the second then finds the labels
    already used and does nothing, so the two are never both promoted;
 2. reads the labeled predictions logged since the last retraining (the logged features joined
-   with their feedback labels) from the prediction log;
+   with their feedback labels) from the prediction log; each one is used by one retraining
+   only (a watermark in ``<state dir>/retrain/state.json``);
 3. keeps the newest ``--gate-fraction`` of them aside as the *production gate window*, which the
    new model never trains on, and turns the rest into a batch;
 4. hands the batch to Level 1's continuous-training trigger (:func:`level1.ct.check`): the batch
@@ -327,8 +328,9 @@ def retrain(
         elif not check.pipeline_ok:
             result.reason = "the Level 1 pipeline failed (output above); the champion is unchanged"
         else:
-            # The labels are training data now (a DVC data version), promoted or not.
-            write_watermark(float(train_part["ts"].max()), {"folder": str(folder), **window})
+            # Every label of the window is used now, for training (a DVC data version) or for
+            # the gate, promoted or not: a retraining started next finds none of them again.
+            write_watermark(float(labeled["ts"].max()), {"folder": str(folder), **window})
             tag_lineage(project, result.version, window)
             registration = json.loads((project / ct.REGISTRATION).read_text())
             result.gate = registration.get("decision")

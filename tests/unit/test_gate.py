@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-from fraudops.gate import Decision, GateRule, decide
+from fraudops.gate import Decision, GateRule, decide, decide_all
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -138,3 +138,57 @@ def test_a_rule_with_a_negative_or_non_finite_tolerance_is_rejected(field, value
     kwargs = {"ap_tolerance": 0.01, "max_recall_drop": 0.05, field: value}
     with pytest.raises(ValueError, match=f"GateRule.{field}"):
         GateRule(**kwargs)
+
+
+# -- several holdouts (Level 2: the pipeline's holdout and the latest production window) -----
+
+pair = st.tuples(unit, unit)
+
+
+@given(
+    holdouts=st.lists(st.tuples(pair, pair), min_size=1, max_size=4),
+    rule_ap=tolerance,
+    rule_recall=tolerance,
+)
+def test_on_several_holdouts_the_gate_never_promotes_a_model_worse_on_any_of_them(
+    holdouts, rule_ap, rule_recall
+):
+    rule = GateRule(ap_tolerance=rule_ap, max_recall_drop=rule_recall)
+    results = [
+        (f"holdout-{k}", metrics(*challenger), metrics(*champion))
+        for k, (challenger, champion) in enumerate(holdouts)
+    ]
+    worse_somewhere = any(
+        c["average_precision"] < ch["average_precision"] - rule_ap
+        or c["recall"] < ch["recall"] - rule_recall
+        for _, c, ch in results
+    )
+    decision = decide_all(results, rule)
+    assert decision.promote == (not worse_somewhere)
+    if worse_somewhere and len(results) > 1:
+        # The refusal names the holdout(s) where the challenger lost.
+        failing = [n for n, c, ch in results if not decide(c, ch, rule).promote]
+        assert all(f"on {name}:" in decision.reason for name in failing)
+
+
+@given(champion=pair, d_ap=margin, rule_ap=tolerance, rule_recall=tolerance)
+def test_better_on_the_old_holdout_but_worse_on_production_traffic_is_refused(
+    champion, d_ap, rule_ap, rule_recall
+):
+    # The concept-drift case: the old holdout no longer looks like production.
+    rule = GateRule(ap_tolerance=rule_ap, max_recall_drop=rule_recall)
+    ap, recall = champion
+    production = metrics(ap - rule_ap - d_ap, recall)
+    assume(in_range(production))
+    results = [
+        ("old holdout", metrics(1.0, 1.0), metrics(*champion)),
+        ("production window", production, metrics(*champion)),
+    ]
+    decision = decide_all(results, rule)
+    assert not decision.promote
+    assert "on production window:" in decision.reason
+
+
+def test_decide_all_needs_a_holdout():
+    with pytest.raises(ValueError, match="no holdout"):
+        decide_all([], GateRule(0.01, 0.05))

@@ -1,0 +1,107 @@
+"""``fraudops demo --quick`` end to end: the whole closed loop on small data, for real.
+
+One run (a scratch copy of the project, a real DVC pipeline, MLflow registry and BentoML
+service on a free port) is shared by the tests below; each checks one thing the tour promises:
+the monitor flags the drift, one retraining promotes one model, the service reloads it, live
+recall recovers, and what the simulator sent is what the service logged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run the quick tour once; return its summary, output and folders."""
+    workdir = tmp_path_factory.mktemp("demo")
+    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI",)}
+    env.pop("FRAUDOPS_STATE_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "fraudops.cli", "demo", "--quick", "--workdir", str(workdir)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+    )
+    assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
+    project = workdir / "var" / "demo-quick"
+    summary = json.loads((project / "var/demo/summary.json").read_text())
+    return {"summary": summary["results"], "stdout": proc.stdout, "project": project}
+
+
+def test_the_monitor_flags_the_concept_drift_and_not_the_calm_traffic(demo):
+    windows = {m["phase"]: m for m in demo["summary"]["monitoring"]}
+    assert not windows["before drift"]["retrain"], windows["before drift"]["reasons"]
+    assert windows["concept drift"]["retrain"], windows["concept drift"]["reasons"]
+    assert any("live recall" in r for r in windows["concept drift"]["reasons"])
+    assert not windows["after retraining"]["retrain"], windows["after retraining"]["reasons"]
+
+
+def test_two_concurrent_retrainings_make_one_retraining_and_one_promotion(demo):
+    retrain = demo["summary"]["retrain"]
+    assert sorted(run["status"] for run in retrain["runs"]) == ["nothing to do", "promoted"]
+    assert retrain["retrainings"] == 1
+    assert retrain["promotions"] == 1
+    promoted = next(run for run in retrain["runs"] if run["promoted"] == "true")
+    assert promoted["version"] == promoted["champion"]  # the GITHUB_OUTPUT contract
+    log = [
+        json.loads(line)
+        for line in (demo["project"] / "var/promotion_log.jsonl").read_text().splitlines()
+    ]
+    assert [r["version"] for r in log if r["action"] == "promote"][-1] == promoted["version"]
+    # The gate judged the challenger on the latest production window too.
+    assert "gate_window.parquet" in log[-1]["reason"]
+
+
+def test_the_service_reloads_and_live_recall_recovers(demo):
+    s = demo["summary"]
+    assert s["served_after"] == [s["retrain"]["champion"]]
+    recall = s["live_recall"]
+    assert recall["drifted_before_retraining"] < recall["before_drift"] - 0.2
+    assert recall["drifted_after_retraining"] >= recall["before_drift"] - 0.05
+    assert s["recovered"] is True
+    assert "recovered: True" in demo["stdout"]
+
+
+def test_retraining_raises_recall_on_the_same_post_drift_rows(demo):
+    same = demo["summary"]["same_rows"]
+    assert same["frauds"] >= 30
+    assert same["new_champion"]["recall"] > same["old_champion"]["recall"] + 0.3
+
+
+def test_what_the_simulator_sent_is_what_the_service_logged(demo):
+    from fraudops.predlog import PredictionLog
+
+    scratch = demo["project"] / "var/demo"
+    sent = pd.concat(pd.read_parquet(p) for p in sorted(scratch.glob("traffic-*.parquet")))
+    assert (sent["status"] == 200).all()
+    assert sent["label_sent"].all()
+    log = PredictionLog(f"sqlite:///{demo['project'] / 'var/predictions.sqlite'}")
+    try:
+        logged = log.labeled()
+    finally:
+        log.close()
+    assert len(logged) == len(sent)
+    joined = sent.merge(logged, on="transaction_id", suffixes=("", "_logged"))
+    assert len(joined) == len(sent)
+    assert (joined["label"].astype(int) == joined["Class"]).all()
+    assert (joined["score"] - joined["score_logged"]).abs().max() < 1e-9
+
+
+def test_the_report_has_its_plots(demo):
+    html = (demo["project"] / "var/reports/demo.html").read_text()
+    assert html.count("data:image/png;base64") >= 3
+    assert "recovered: True" in html
