@@ -8,7 +8,16 @@ import sys
 import time
 
 #: Benchmark modules in the order ``make bench`` runs them; each has ``main() -> None``.
-ALL = ("generator", "realism", "model_table", "automl_vs_custom", "pipeline", "predlog", "serving")
+ALL = (
+    "generator",
+    "realism",
+    "model_table",
+    "automl_vs_custom",
+    "pipeline",
+    "predlog",
+    "serving",
+    "reliability",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

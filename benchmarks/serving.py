@@ -33,7 +33,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,9 @@ READY_TIMEOUT = 300.0
 # -- the model ---------------------------------------------------------------------------------
 
 
-def train_champion() -> dict[str, Any]:
-    """Train on full-size synthetic data, register, promote; return what was registered."""
+def train_champion(rows: int | None = None) -> dict[str, Any]:
+    """Train on synthetic data (full size by default), register, promote; return what was
+    registered. Scoring cost depends on the model (200 trees of 15 leaves), not on ``rows``."""
     import mlflow
     from fraudops import registry, tracking
     from fraudops.data import generate
@@ -65,7 +67,7 @@ def train_champion() -> dict[str, Any]:
     from fraudops.thresholds import choose_threshold
 
     start = time.perf_counter()
-    split = time_split(generate(rows=FULL_ROWS, seed=0))
+    split = time_split(generate(rows=rows or FULL_ROWS, seed=0))
     X, y = xy(split.train)
     model = make_model("hist_gb", "class_weight", seed=0).fit(X, y)
     Xv, yv = xy(split.valid)
@@ -96,46 +98,70 @@ def _percentiles(latencies_s: list[float]) -> dict[str, float]:
     }
 
 
-async def _closed_loop(
+async def closed_loop(
     url: str,
-    payloads: list[bytes],
+    payloads: Sequence[bytes] | Callable[[int], bytes],
     clients: int,
     seconds: float,
     ok: Callable[[httpx.Response], bool],
+    *,
+    warmup: float = WARMUP_SECONDS,
+    successes: list[int] | None = None,
 ) -> dict[str, Any]:
-    """``clients`` concurrent closed-loop clients for ``seconds`` after a warm-up."""
+    """``clients`` concurrent closed-loop clients for ``seconds`` after ``warmup`` seconds.
+
+    Args:
+        payloads: request bodies, cycled; or ``payloads(i)``, the body of the ``i``-th request
+            (numbered across all clients and the warm-up, so ids built from ``i`` are unique).
+        successes: if given, the numbers ``i`` of the measured requests that succeeded are
+            appended (the reliability benchmark checks each of them was logged).
+
+    A client whose connection fails stops (the crash benchmarks kill the server under load);
+    its failure counts as an error.
+    """
     latencies: list[float] = []
-    errors = 0
+    errors = transport_errors = 0
+    numbers = count()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     headers = {"content-type": "application/json"}
+    body = payloads if callable(payloads) else lambda i: payloads[i % len(payloads)]
     async with httpx.AsyncClient(limits=limits, timeout=60) as http:
 
-        async def client(k: int, until: float, record: bool) -> None:
-            nonlocal errors
-            i = k
+        async def client(until: float, record: bool) -> None:
+            nonlocal errors, transport_errors
             while time.perf_counter() < until:
+                i = next(numbers)
                 t0 = time.perf_counter()
-                answer = await http.post(url, content=payloads[i % len(payloads)], headers=headers)
+                try:
+                    answer = await http.post(url, content=body(i), headers=headers)
+                except httpx.TransportError:
+                    errors += record
+                    transport_errors += record
+                    return
                 elapsed = time.perf_counter() - t0
-                i += clients
                 if not record:
                     continue
                 if ok(answer):
                     latencies.append(elapsed)
+                    if successes is not None:
+                        successes.append(i)
                 else:
                     errors += 1
 
-        warm_until = time.perf_counter() + WARMUP_SECONDS
-        await asyncio.gather(*(client(k, warm_until, False) for k in range(clients)))
+        if warmup > 0:
+            warm_until = time.perf_counter() + warmup
+            await asyncio.gather(*(client(warm_until, False) for _ in range(clients)))
         start = time.perf_counter()
-        await asyncio.gather(*(client(k, start + seconds, True) for k in range(clients)))
+        await asyncio.gather(*(client(start + seconds, True) for _ in range(clients)))
         elapsed = time.perf_counter() - start
     return {
         "clients": clients,
+        "seconds": elapsed,
         "requests": len(latencies),
         "errors": errors,
+        "transport_errors": transport_errors,
         "throughput_rps": len(latencies) / elapsed,
-        **_percentiles(latencies),
+        **_percentiles(latencies or [float("nan")]),
     }
 
 
@@ -330,7 +356,7 @@ def run(state: Path) -> dict[str, Any]:
         server = start()
         try:
             for clients in CLIENTS:
-                cell = asyncio.run(_closed_loop(server.url + path, payloads, clients, SECONDS, ok))
+                cell = asyncio.run(closed_loop(server.url + path, payloads, clients, SECONDS, ok))
                 latency.append({"server": name, **cell})
                 print(
                     f"  {clients:>2} clients: {cell['throughput_rps']:7.0f} req/s  "

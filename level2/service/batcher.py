@@ -17,6 +17,7 @@ Why not BentoML's ``@bentoml.api(batchable=True)``: there each HTTP request must
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
@@ -31,7 +32,9 @@ class MicroBatcher(Generic[T, R]):
 
     Args:
         fn: processes a batch; returns one result per item, in order. Runs in ``executor``
-            (off the event loop), one batch at a time. An exception fails every item of the batch.
+            (off the event loop), one batch at a time. When it raises on a batch of several
+            items, each item is retried alone, so the exception reaches only the items that
+            fail by themselves.
         max_size: the largest batch.
         executor: where ``fn`` runs (a single-thread pool keeps batches in arrival order).
     """
@@ -63,18 +66,37 @@ class MicroBatcher(Generic[T, R]):
                 size = min(len(self._pending), self.max_size)
                 batch = [self._pending.popleft() for _ in range(size)]
                 try:
-                    results = await loop.run_in_executor(
-                        self._executor, self._fn, [item for item, _ in batch]
-                    )
-                    if len(results) != len(batch):
-                        raise RuntimeError(f"{len(results)} results for a batch of {len(batch)}")
-                except Exception as exc:
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(exc)
+                    results = await self._run(loop, [item for item, _ in batch])
+                except Exception:
+                    if len(batch) == 1:
+                        _fail(batch, sys.exc_info()[1])
+                        continue
+                    # One bad item must not fail the requests that happened to share its batch:
+                    # score each alone, so only the items that fail on their own get the error.
+                    for one in batch:
+                        try:
+                            _deliver([one], await self._run(loop, [one[0]]))
+                        except Exception as exc:
+                            _fail([one], exc)
                     continue
-                for (_, future), result in zip(batch, results, strict=True):
-                    if not future.done():  # the caller may have gone (cancelled)
-                        future.set_result(result)
+                _deliver(batch, results)
         finally:
             self._drainer = None
+
+    async def _run(self, loop: asyncio.AbstractEventLoop, items: list[T]) -> Sequence[R]:
+        results = await loop.run_in_executor(self._executor, self._fn, items)
+        if len(results) != len(items):
+            raise RuntimeError(f"{len(results)} results for a batch of {len(items)}")
+        return results
+
+
+def _deliver(batch: list[tuple[T, asyncio.Future[R]]], results: Sequence[R]) -> None:
+    for (_, future), result in zip(batch, results, strict=True):
+        if not future.done():  # the caller may have gone (cancelled)
+            future.set_result(result)
+
+
+def _fail(batch: list[tuple[T, asyncio.Future[R]]], exc: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(exc)

@@ -7,8 +7,9 @@ a ``feedback`` table keyed by the same id; :meth:`PredictionLog.window` joins th
 monitoring and retraining.
 
 Off the request path
-    :meth:`PredictionLog.record` only converts the records to rows and appends them to an
-    in-memory queue. One writer thread inserts them with ``executemany``, one transaction per batch
+    :meth:`PredictionLog.record` (dicts) and :meth:`PredictionLog.record_columns` (a whole scored
+    batch as NumPy columns, the fast path of the service) only convert the records to rows and
+    append them to an in-memory queue. One writer thread inserts them with ``executemany``, one transaction per batch
     of at most ``batch_size`` rows. It commits as soon as ``batch_size`` rows are waiting, or
     ``flush_interval`` seconds after the oldest waiting row arrived, whichever comes first.
     :meth:`flush` waits until every record accepted so far is committed; :meth:`close` flushes and
@@ -82,6 +83,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -242,6 +244,72 @@ def to_row(record: Mapping[str, Any], index: int = 0) -> tuple[Any, ...]:
         raise ValueError(f"prediction record {index}: {exc}") from None
 
 
+def columns_to_rows(
+    transaction_ids: Sequence[str],
+    *,
+    ts: float,
+    features: np.ndarray,
+    scores: np.ndarray,
+    is_fraud: np.ndarray,
+    threshold: float,
+    model_version: str,
+    latency_ms: float | np.ndarray | None,
+) -> list[tuple[Any, ...]]:
+    """A scored batch, given as columns, as rows of the ``predictions`` table.
+
+    The columnar twin of :func:`to_row`, with the same rules: the per-row work is done by NumPy
+    (one ``tolist`` per column) and ``zip``, never by Python code per row, so converting a
+    10,000-row batch costs milliseconds instead of the ~100 ms of building and converting 10,000
+    dicts, which sat on the request path of ``/predict_batch``.
+
+    Args:
+        transaction_ids: one non-empty string per row.
+        ts: the wall-clock time of the whole batch (unix seconds).
+        features: shape ``(n, 30)``, columns in ``schema.FEATURES`` order.
+        scores: ``n`` fraud probabilities.
+        is_fraud: ``n`` decisions (booleans).
+        threshold: the threshold that made the decisions.
+        model_version: the version that scored the batch.
+        latency_ms: one latency for every row, ``n`` latencies, or ``None``.
+
+    Raises:
+        ValueError: a column has the wrong length, shape or type; the message names it.
+    """
+    n = len(transaction_ids)
+    if not all(type(tid) is str and tid for tid in transaction_ids):
+        bad = next(t for t in transaction_ids if not (type(t) is str and t))
+        raise ValueError(f"transaction_ids: every id must be a non-empty string, got {bad!r}")
+    if model_version is None:
+        raise ValueError("model_version is None")
+    matrix = np.asarray(features, dtype=np.float64)
+    if matrix.shape != (n, len(FEATURES)):
+        raise ValueError(f"features has shape {matrix.shape}, expected ({n}, {len(FEATURES)})")
+
+    def column(name: str, values: Any, dtype: type) -> list[Any]:
+        array = np.asarray(values, dtype=dtype).ravel()
+        if len(array) != n:
+            raise ValueError(f"{name} has {len(array)} values for {n} transaction ids")
+        return array.tolist()
+
+    if latency_ms is None or np.ndim(latency_ms) == 0:
+        latencies: Any = repeat(None if latency_ms is None else float(latency_ms), n)
+    else:
+        latencies = column("latency_ms", latency_ms, np.float64)
+    return list(
+        zip(
+            transaction_ids,
+            repeat(float(ts), n),
+            *matrix.T.tolist(),
+            column("scores", scores, np.float64),
+            column("is_fraud", is_fraud, np.int64),
+            repeat(float(threshold), n),
+            repeat(str(model_version), n),
+            latencies,
+            strict=True,
+        )
+    )
+
+
 def _close_at_exit(ref: weakref.ReferenceType[PredictionLog]) -> None:
     # A weak reference, so the hook does not keep a forgotten log alive until exit.
     instance = ref()
@@ -385,7 +453,45 @@ class PredictionLog:
             raise TypeError("record() takes a list of records; wrap a single record in a list")
         # Converted here, on the caller's thread, so a bad record fails the call that made it
         # instead of a batch in the writer.
-        rows = [to_row(r, i) for i, r in enumerate(records)]
+        self._enqueue([to_row(r, i) for i, r in enumerate(records)])
+
+    def record_columns(
+        self,
+        transaction_ids: Sequence[str],
+        *,
+        ts: float,
+        features: np.ndarray,
+        scores: np.ndarray,
+        is_fraud: np.ndarray,
+        threshold: float,
+        model_version: str,
+        latency_ms: float | np.ndarray | None,
+    ) -> None:
+        """Queue a whole scored batch, given as columns: the bulk form of :meth:`record`.
+
+        Same rows, same guarantees, without a dict per prediction: a 10,000-row batch is
+        converted by NumPy and ``zip`` in a few milliseconds, where :meth:`record` spends a
+        hundred (see :func:`columns_to_rows`).
+
+        Raises:
+            ValueError: a column has the wrong length or type (nothing is queued).
+            PredictionLogFull, PredictionLogError: as :meth:`record`.
+        """
+        self._enqueue(
+            columns_to_rows(
+                transaction_ids,
+                ts=ts,
+                features=features,
+                scores=scores,
+                is_fraud=is_fraud,
+                threshold=threshold,
+                model_version=model_version,
+                latency_ms=latency_ms,
+            )
+        )
+
+    def _enqueue(self, rows: list[tuple[Any, ...]]) -> None:
+        """Append converted rows to the writer's queue (blocking while it is full)."""
         if not rows:
             return
         n = len(rows)

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from fraudops.predlog import (
     WINDOW_COLUMNS,
@@ -128,6 +129,66 @@ def test_a_malformed_record_names_the_field_and_queues_nothing_of_its_call(
     with pytest.raises(ValueError, match="29 values, expected 30"):
         plog.record([short])
     assert plog.count() == 0
+
+
+def test_a_batch_recorded_as_columns_reads_back_like_one_recorded_as_dicts(
+    url: str, tmp_path: Path
+) -> None:
+    ids = [f"t{i}" for i in range(3)]
+    features = np.arange(3 * len(FEATURES), dtype=float).reshape(3, len(FEATURES))
+    scores = np.array([0.1, 0.7, 0.95])
+    with PredictionLog(url) as columns:
+        columns.record_columns(
+            ids,
+            ts=1_700_000_000.0,
+            features=features,
+            scores=scores,
+            is_fraud=scores >= 0.5,
+            threshold=0.5,
+            model_version="7",
+            latency_ms=np.array([1.0, 2.0, 3.0]),
+        )
+        by_columns = columns.window()
+    with PredictionLog(f"sqlite:///{tmp_path / 'dicts.sqlite'}") as dicts:
+        dicts.record(
+            [
+                {
+                    "transaction_id": tid,
+                    "ts": 1_700_000_000.0,
+                    "features": row,
+                    "score": s,
+                    "is_fraud": s >= 0.5,
+                    "threshold": 0.5,
+                    "model_version": "7",
+                    "latency_ms": lat,
+                }
+                for tid, row, s, lat in zip(ids, features, scores, (1.0, 2.0, 3.0), strict=True)
+            ]  # fmt: skip
+        )
+        by_dicts = dicts.window()
+    pd.testing.assert_frame_equal(by_columns, by_dicts)
+    assert by_columns["is_fraud"].tolist() == [False, True, True]
+
+
+def test_a_malformed_column_names_itself_and_queues_nothing(plog: PredictionLog) -> None:
+    good = {
+        "ts": 1.0,
+        "features": np.zeros((2, len(FEATURES))),
+        "scores": np.array([0.1, 0.2]),
+        "is_fraud": np.array([False, False]),
+        "threshold": 0.5,
+        "model_version": "7",
+        "latency_ms": None,
+    }
+    with pytest.raises(ValueError, match="scores has 1 values for 2"):
+        plog.record_columns(["a", "b"], **{**good, "scores": np.array([0.1])})
+    with pytest.raises(ValueError, match=r"features has shape \(2, 29\)"):
+        plog.record_columns(["a", "b"], **{**good, "features": np.zeros((2, 29))})
+    with pytest.raises(ValueError, match="non-empty string"):
+        plog.record_columns(["a", ""], **good)
+    assert plog.count() == 0
+    plog.record_columns(["a", "b"], **good)
+    assert plog.window()["latency_ms"].isna().all() and plog.count() == 2
 
 
 def test_sixteen_threads_recording_concurrently_lose_nothing(url: str) -> None:

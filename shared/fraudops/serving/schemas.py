@@ -11,6 +11,10 @@ any model code runs. The rules, and why:
   a tree model would quietly route them somewhere.
 - ``Time >= 0`` and ``Amount >= 0``: the schema's domain (seconds since the first transaction, a
   money amount).
+- Magnitudes are bounded: ``|V1..V28| <= 1e9``, ``Amount <= 1e9``, ``Time <= 1e10`` (three
+  centuries of seconds). Real values are tiny next to these (``|V| < 120``, amounts below
+  26,000), so the bounds refuse only bugs and attacks: a finite ``1e308`` passes
+  ``allow_inf_nan=False`` but overflows a linear model's arithmetic to ``inf``/``NaN`` scores.
 - Unknown fields are refused (``extra="forbid"``): a misspelt ``Amonut`` must not silently become a
   missing ``Amount``.
 - ``transaction_id`` is optional (the service generates one) and restricted to 1..64 characters of
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 from functools import cache
 from operator import attrgetter
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
@@ -31,11 +35,16 @@ from fraudops.schema import FEATURES
 
 #: Largest batch ``POST /predict_batch`` accepts unless configured otherwise.
 DEFAULT_MAX_BATCH = 10_000
+#: Largest magnitude of a V feature and of Amount; Time's is :data:`MAX_TIME` (see above).
+MAX_ABS_FEATURE = 1e9
+MAX_TIME = 1e10
 #: What a caller-supplied transaction id may look like.
 TRANSACTION_ID_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
 
 _REQUEST_CONFIG = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 _features_of = attrgetter(*FEATURES)
+#: A V feature: a finite number within +-MAX_ABS_FEATURE.
+_V = Annotated[float, Field(ge=-MAX_ABS_FEATURE, le=MAX_ABS_FEATURE)]
 
 
 class Transaction(BaseModel):
@@ -48,36 +57,38 @@ class Transaction(BaseModel):
         pattern=TRANSACTION_ID_PATTERN,
         description="Caller's id (1..64 of [A-Za-z0-9_.:-]); generated when absent.",
     )
-    Time: float = Field(ge=0, description="Seconds since the first transaction of the data set.")
-    V1: float
-    V2: float
-    V3: float
-    V4: float
-    V5: float
-    V6: float
-    V7: float
-    V8: float
-    V9: float
-    V10: float
-    V11: float
-    V12: float
-    V13: float
-    V14: float
-    V15: float
-    V16: float
-    V17: float
-    V18: float
-    V19: float
-    V20: float
-    V21: float
-    V22: float
-    V23: float
-    V24: float
-    V25: float
-    V26: float
-    V27: float
-    V28: float
-    Amount: float = Field(ge=0, description="Transaction amount.")
+    Time: float = Field(
+        ge=0, le=MAX_TIME, description="Seconds since the first transaction of the data set."
+    )
+    V1: _V
+    V2: _V
+    V3: _V
+    V4: _V
+    V5: _V
+    V6: _V
+    V7: _V
+    V8: _V
+    V9: _V
+    V10: _V
+    V11: _V
+    V12: _V
+    V13: _V
+    V14: _V
+    V15: _V
+    V16: _V
+    V17: _V
+    V18: _V
+    V19: _V
+    V20: _V
+    V21: _V
+    V22: _V
+    V23: _V
+    V24: _V
+    V25: _V
+    V26: _V
+    V27: _V
+    V28: _V
+    Amount: float = Field(ge=0, le=MAX_ABS_FEATURE, description="Transaction amount.")
 
     def features(self) -> tuple[float, ...]:
         """The 30 feature values in :data:`fraudops.schema.FEATURES` order (the model's columns)."""
