@@ -40,7 +40,14 @@ from typing import Any
 import httpx
 
 from benchmarks._results import table, write
-from benchmarks.serving import ROOT, _bentoml, _records, closed_loop, train_champion
+from benchmarks.serving import (
+    ROOT,
+    OtherLoad,
+    _bentoml,
+    _records,
+    closed_loop,
+    train_champion,
+)
 
 P99_TARGET_MS = 20.0
 CALIBRATION_CLIENTS = (4, 8, 16, 32)
@@ -134,6 +141,7 @@ def run(state: Path) -> dict[str, Any]:
         MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
     )
     load_before = os.getloadavg()[0]
+    other = OtherLoad()
     champion = train_champion(rows=TRAIN_ROWS)
     records = _records(champion.pop("X").head(2000))
     print(f"champion version {champion['version']} in {champion['seconds']:.0f}s", flush=True)
@@ -211,6 +219,7 @@ def run(state: Path) -> dict[str, Any]:
     }
     print(f"  SIGKILL: {figures['sigkill']}", flush=True)
     figures["load_average_1min"] = {"start": load_before, "end": os.getloadavg()[0]}
+    figures["other_processes"] = other.figures()
     return figures
 
 
@@ -234,7 +243,8 @@ HistGradientBoosting champion (registry version {f["champion"]["version"]}); one
 load generator of closed-loop clients on the same 2 cores; every request has its own
 `transaction_id`, and "logged" counts the successful responses found in the prediction log.
 1-minute load average: {f["load_average_1min"]["start"]:.1f} at the start,
-{f["load_average_1min"]["end"]:.1f} at the end.
+{f["load_average_1min"]["end"]:.1f} at the end; processes outside the benchmark used
+{f["other_processes"]["other_cores"]:.2f} of a core on average (of 2).
 
 ## Calibration (5 s each; the sustained load is the busiest with p99 <= {f["p99_target_ms"]:.0f} ms)
 

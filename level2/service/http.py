@@ -1,9 +1,15 @@
-"""HTTP pieces the service adds around BentoML: a request body size limit and JSON errors.
+"""HTTP pieces the service adds around BentoML: a body size limit, JSON only, and JSON errors.
 
 BentoML reads the whole body into memory before validating it, so without a limit one client can
 make a worker allocate whatever it sends. :class:`BodySizeLimit` refuses larger bodies with 413
 before anything is parsed: at once when ``Content-Length`` says so, and while reading when the body
 comes in chunks without a length.
+
+BentoML also picks a parser by ``Content-Type``: forms and multipart (which can fetch files from
+URLs for file fields) and its own pickle format besides JSON. Every endpoint of this service takes
+JSON, so :class:`JsonOnly` answers 415 to any other declared type before a parser runs: a smaller
+attack surface, and a clear answer to ``curl -d`` without ``-H 'Content-Type: application/json'``
+(curl then says ``application/x-www-form-urlencoded``) instead of a confusing validation error.
 """
 
 from __future__ import annotations
@@ -79,3 +85,31 @@ class BodySizeLimit:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+class JsonOnly:
+    """ASGI middleware: answer 415 to a ``POST`` whose ``Content-Type`` is not JSON.
+
+    A missing ``Content-Type`` is taken as JSON (BentoML's default); parameters such as
+    ``charset`` are ignored (JSON is UTF-8).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope.get("method") == "POST":
+            declared = dict(scope.get("headers") or []).get(b"content-type")
+            if declared is not None:
+                media = declared.split(b";", 1)[0].strip().lower()
+                if media != b"application/json":
+                    shown = media.decode("latin-1")[:100]
+                    response = error_response(
+                        415,
+                        f"Content-Type {shown!r} is not supported: send the body as JSON with "
+                        "'Content-Type: application/json'",
+                        field="Content-Type",
+                    )
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
