@@ -27,7 +27,7 @@ while [[ -e "$log" ]]; do n=$((n + 1)); log="$state/act-logs/$workflow-$event-$n
 args=(
   "$event" -W "$root/.github/workflows/$workflow.yml"
   -P ubuntu-latest=-self-hosted
-  --env "FRAUDOPS_CI_VENV=$root/.venv"
+  --env "FRAUDOPS_CI_VENV=$(cd "$root/.venv" && pwd -P)"
   --env "FRAUDOPS_STATE_DIR=$state"
 )
 # Remote actions (other than checkout, which act copies from the local tree) cannot be fetched
@@ -37,6 +37,9 @@ while read -r action; do
 done < <(grep -ho 'uses: [A-Za-z0-9_.-]*/[A-Za-z0-9_./-]*@[0-9a-f]\{40\}' "$root"/.github/workflows/*.yml \
   | sed 's/^uses: //' | grep -v '^actions/checkout@' | sort -u)
 [[ -f "$root/scripts/ci/events/$event.json" ]] && args+=(-e "$root/scripts/ci/events/$event.json")
+# act copies each job's workspace under $XDG_CACHE_HOME/act (default ~/.cache/act); BentoML
+# refuses to build from a path with a hidden folder in it, so keep it under the state folder.
+export XDG_CACHE_HOME="$state/act-cache"
 cd "$root"
 start=$SECONDS
 status=0

@@ -43,7 +43,7 @@ run_step() { # name command...
   return 0
 }
 champion() {
-  (cd "$root" && PYTHONPATH="$root/shared:$root" "$py" scripts/ci/report.py champion 2>/dev/null | sed -n 's/^version=//p')
+  (cd "$root" && PYTHONPATH="$root/shared:$root" "$py" scripts/ci/report.py champion 2>/dev/null | sed -n 's/^version=//p') || true
 }
 last_monitor() { # the newest monitoring summary's "retrain"
   "$py" - "$state/reports/monitoring" <<'PY'
@@ -51,6 +51,7 @@ import json, pathlib, sys
 runs = sorted(p for p in pathlib.Path(sys.argv[1]).glob("*/summary.json"))
 print(json.loads(runs[-1].read_text())["retrain"] if runs else "none")
 PY
+  true
 }
 check() { # name condition-status message
   if [[ "$2" == 0 ]]; then echo "  ok: $3"; record "$1" 0 0; else echo "  FAILED: $3"; record "$1" 1 0; failures=$((failures + 1)); fi

@@ -9,7 +9,7 @@ root="$(cd "$(dirname "$0")/../.." && pwd)"
 scenario="${1:?scenario}" rows="${2:?rows}" seed="${3:-1}"
 state="${FRAUDOPS_STATE_DIR:?}"
 port="${TRAFFIC_PORT:-3140}"
-export PATH="$root/.venv/bin:$PATH" BENTOML_HOME="${BENTOML_HOME:-$state/bentoml}" \
+export PATH="$root/.venv/bin:$PATH" PYTHONPATH="$root/shared:$root" BENTOML_HOME="${BENTOML_HOME:-$state/bentoml}" \
   BENTOML_DO_NOT_TRACK=true FRAUDOPS_ACCESS_LOG=false
 tag="$(bentoml list fraud_detector -o json | python -c 'import json,sys; print(sorted(json.load(sys.stdin), key=lambda b: b["creation_time"])[-1]["tag"])')"
 setsid fraudops serve --bento "$tag" --port "$port" >"$state/traffic-service.log" 2>&1 &
