@@ -17,6 +17,7 @@ ALL = (
     "predlog",
     "serving",
     "reliability",
+    "closed_loop",
 )
 
 
