@@ -12,7 +12,7 @@ with one HistGradientBoosting champion (the serving benchmark's kind) in a scrat
    response that succeeded before it went away must be in the log (graceful shutdown loses
    nothing).
 4. **SIGKILL under load**: a new server on a new log, load for a few seconds, then ``SIGKILL``
-   to its whole process group. The log must pass ``PRAGMA integrity_check``; the successful
+   to its whole process tree (the worker included). The log must pass ``PRAGMA integrity_check``; the successful
    responses missing from it are the loss, compared with the documented bound
    (:mod:`fraudops.predlog`: what was accepted but not yet committed, at most ``2 * batch_size``
    = 1,000 records when requests arrive a few at a time). Then the server is restarted on the
@@ -46,6 +46,7 @@ from benchmarks.serving import (
     _bentoml,
     _records,
     closed_loop,
+    kill_tree,
     train_champion,
 )
 
@@ -111,18 +112,20 @@ def load_with_ids(
     return cell, {f"{prefix}-{i}" for i in successes}
 
 
-def signal_later(process: subprocess.Popen, sig: signal.Signals, after: float) -> threading.Thread:
+def signal_later(
+    process: subprocess.Popen, sig: signal.Signals, after: float
+) -> threading.Thread:
     """Send ``sig`` to a server ``after`` seconds from now (from a thread; join it).
 
-    ``SIGKILL`` goes to the server's whole process group (it runs in its own session), so no
-    worker survives to flush anything; ``SIGTERM`` goes to the server process, as a process
-    manager sends it, and BentoML shuts its workers down gracefully.
+    ``SIGKILL`` kills the server's whole process tree (:func:`kill_tree`), so no worker survives
+    to flush anything; ``SIGTERM`` goes to the server process, as a process manager sends it,
+    and BentoML shuts its workers down gracefully.
     """
 
     def send() -> None:
         time.sleep(after)
         if sig == signal.SIGKILL:
-            os.killpg(process.pid, signal.SIGKILL)
+            kill_tree(process.pid)
         else:
             process.send_signal(sig)
 

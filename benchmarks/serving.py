@@ -25,6 +25,7 @@ seconds measured per cell (default 10).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -235,6 +236,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def kill_tree(pid: int) -> int:
+    """``SIGKILL`` a process and all its descendants at once; returns how many were killed.
+
+    Not ``killpg``: BentoML's process manager (circus) starts each worker in a session of its
+    own, so killing the server's process group leaves the worker, the process that holds the
+    prediction log, running as an orphan. A crash of the worker is what this must simulate.
+    """
+    import psutil
+
+    root = psutil.Process(pid)
+    processes = [*root.children(recursive=True), root]
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(processes, timeout=10)
+    return len(processes)
+
+
 class Server:
     """A server process in its own process group, ready once ``ready_path`` answers 200."""
 
@@ -266,8 +285,7 @@ class Server:
             try:
                 self.process.wait(60)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+                kill_tree(self.process.pid)
 
 
 def _bentoml(env: dict[str, str], batching: bool, log: Path) -> Server:

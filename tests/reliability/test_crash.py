@@ -4,7 +4,7 @@ Short versions (a few seconds of load each) of ``benchmarks/reliability.py``: ev
 carries its own ``transaction_id``, and each successful response is looked up in the log file.
 
 - ``SIGTERM`` (what a process manager sends): a graceful shutdown; nothing answered is lost.
-- ``SIGKILL`` of the whole process group: the log file passes SQLite's integrity check, the
+- ``SIGKILL`` of the whole process tree (the worker included): the log file passes SQLite's integrity check, the
   loss stays within the documented bound (:mod:`fraudops.predlog`), and a restarted service on
   the same log scores, takes feedback for logged ids and answers 404 for ids it never logged.
 """

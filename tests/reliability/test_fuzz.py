@@ -247,9 +247,10 @@ def test_bodies_over_the_limit_get_413_with_or_without_a_length(client, row) -> 
     assert post(client, "/predict_batch", padded).status_code == 413
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is counted while reading
+        one = json.dumps(row).encode() + b","
         yield b'{"transactions": ['
-        for _ in range(limit // 1000 + 2):
-            yield json.dumps(row).encode() + b","
+        for _ in range(limit // len(one) + 2):
+            yield one
         yield b"]}"
 
     streamed = client.post(

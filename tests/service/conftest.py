@@ -22,6 +22,8 @@ import pandas as pd
 import pytest
 from fraudops.schema import FEATURES, TARGET
 
+from benchmarks.serving import kill_tree
+
 ROOT = Path(__file__).resolve().parents[2]
 #: Seconds a served instance may take to load (imports and the model load are slow on 2 cores).
 READY_TIMEOUT = 240.0
@@ -112,8 +114,7 @@ class Server:
             try:
                 self.process.wait(timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(10)
+                kill_tree(self.process.pid)  # the workers too: they run in sessions of their own
         return self.process.returncode
 
 
