@@ -39,6 +39,12 @@ def test_features_come_out_in_model_column_order() -> None:
     assert Transaction.model_validate(body).features() == tuple(float(i) for i in range(30))
 
 
+def test_real_magnitudes_pass_the_bounds_with_room_to_spare() -> None:
+    # The real data's extremes (V5 min -113.7, Amount max 25,691) and a unix-epoch Time.
+    tx = Transaction.model_validate(_valid(V5=-113.7, Amount=25_691.16, Time=1.8e9))
+    assert (tx.V5, tx.Amount, tx.Time) == (-113.7, 25_691.16, 1.8e9)
+
+
 def test_a_valid_transaction_parses_from_json_with_or_without_an_id() -> None:
     tx = Transaction.model_validate_json(json.dumps(_valid()))
     assert tx.transaction_id is None and tx.Amount == 12.5
@@ -58,6 +64,11 @@ def test_a_valid_transaction_parses_from_json_with_or_without_an_id() -> None:
         (json.dumps(_valid(V9=1e400)), ("V9",), "finite_number"),
         (json.dumps(_valid(Amount=-0.01)), ("Amount",), "greater_than_equal"),
         (json.dumps(_valid(Time=-1)), ("Time",), "greater_than_equal"),
+        # Finite but absurd: would overflow a linear model's arithmetic to inf/NaN scores.
+        (json.dumps(_valid(V3=1e300)), ("V3",), "less_than_equal"),
+        (json.dumps(_valid(V28=-1e10)), ("V28",), "greater_than_equal"),
+        (json.dumps(_valid(Amount=1e12)), ("Amount",), "less_than_equal"),
+        (json.dumps(_valid(Time=1e11)), ("Time",), "less_than_equal"),
         (json.dumps(_valid(Amonut=3.0)), ("Amonut",), "extra_forbidden"),
         (
             json.dumps(_valid(transaction_id="has space")),
