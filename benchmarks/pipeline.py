@@ -13,41 +13,20 @@ so nothing in the working tree or its registry changes. Each stage is timed on i
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from fraudops.scratch import copy_project
 
 from benchmarks._results import table, write
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 STAGES = ("ingest", "validate", "split", "train_custom", "train_automl", "evaluate", "register")
-#: Files DVC tracks that git ignores.
-DVC_FILES = ("data/batches.dvc", "data/.gitignore")
 COLD_GOAL_S = 300.0
 NOOP_GOAL_S = 5.0
-
-
-def scratch_copy(dest: Path) -> None:
-    """Copy the project's files (tracked and untracked, not ignored) into a fresh git repo."""
-    if dest.exists():
-        shutil.rmtree(dest)
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in [*filter(None, listed.split("\0")), *DVC_FILES]:
-        if (ROOT / name).is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / name, dest / name)
-    (dest / "data/batches").mkdir(parents=True, exist_ok=True)
-    git = ["git", "-c", "user.email=bench@example.com", "-c", "user.name=bench"]
-    for cmd in (["init", "-q"], ["add", "-A"], ["add", "-f", *DVC_FILES], ["commit", "-qm", "x"]):
-        subprocess.run([*git, *cmd], cwd=dest, check=True, capture_output=True)
 
 
 def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -60,7 +39,7 @@ def timed(cmd: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 def main() -> None:
     work = ROOT / "var/bench/pipeline"
-    scratch_copy(work)
+    copy_project(ROOT, work, message="pipeline benchmark")
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",

@@ -1,18 +1,26 @@
 """Derive the synthetic generator's calibration table from the real sample.
 
-The generator (``fraudops.data.generate``) draws each class from a Gaussian copula: a latent
-normal vector with a given correlation is pushed through per-feature quantile tables. This script
-measures those summaries on the genuine rows in ``../shared/data/real/creditcard_sample.csv``
-(beside the project; never copied into it) and writes them to
-``shared/fraudops/data/calibration.json``:
+The generator (``fraudops.data.generate``) draws each class from a *Gaussian-mixture copula*:
+a latent vector from a mixture of multivariate normals, turned into normal scores feature by
+feature, then pushed through per-feature quantile tables. This script measures those summaries
+on the genuine rows in ``../shared/data/real/creditcard_sample.csv`` (beside the project; never
+copied into it) and writes them to ``shared/fraudops/data/calibration.json``:
 
-- per class, the quantiles of ``V1..V28`` and ``log1p(Amount)`` at fixed probabilities;
-- for legitimate rows, the normal-score correlation of ``log1p(Amount)`` with each V feature
-  (the V features are uncorrelated with each other in the real data);
-- for frauds, a low-rank factor model of the normal-score correlation (frauds move together
-  along a few directions: the strongest is a "severity" axis shared by V3, V10, V12, V14, V17).
+- per class, the quantiles of ``V1..V28`` and ``log1p(Amount)`` at fixed probabilities (dense in
+  the tails), so every marginal is the real one;
+- per class, a Gaussian mixture fitted to the rank-based normal scores of those 29 columns.
+  The V features are uncorrelated (they are PCA components) but far from independent:
+  legitimate traffic sits on curved, clustered shapes that a single correlation matrix cannot
+  hold, and a tree tells such data from a copula with independent components at once
+  (discriminator ROC-AUC 0.998 with the earlier one-correlation copula). The mixture's
+  components follow those shapes; for frauds, they hold the known signature (low V14, V12,
+  V10, V17, V3; high V4, V11) from mild to extreme;
+- per class, the share of whole-unit amounts (``9.00``): a fifth of real legitimate amounts;
+- per class, the hourly profile of ``Time``.
 
-Only these summary numbers are stored, no rows. Run it again after changing the method:
+Only these summary numbers are stored: mixture weights, means and Cholesky factors (each
+component summarises about 80 legitimate or 60 fraudulent rows), no rows. Run it again after
+changing the method:
 
     .venv/bin/python scripts/calibrate_generator.py [PATH_TO_SAMPLE]
 """
@@ -26,34 +34,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from sklearn.mixture import GaussianMixture
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT.parent / "shared/data/real/creditcard_sample.csv"
 OUT = ROOT / "shared/fraudops/data/calibration.json"
 COLS = [f"V{i}" for i in range(1, 29)] + ["log_amount"]
-#: Quantile probabilities: dense in the tails, where fraud and heavy legit tails live.
-PROBS = [
-    0.001,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.2,
-    0.3,
-    0.4,
-    0.5,
-    0.6,
-    0.7,
-    0.8,
-    0.9,
-    0.95,
-    0.975,
-    0.99,
-    0.995,
-    0.999,
-]
-FACTORS = 4
+#: Quantile probabilities: every percentile, denser in the tails.
+PROBS = [0.0005, 0.001, 0.0025, 0.005, *np.arange(1, 100) / 100, 0.995, 0.9975, 0.999, 0.9995]
+#: Mixture components per class. More follow the shapes more closely (discriminator ROC-AUC on
+#: legitimate rows: 0.91 with 20, 0.83 with 60) and store more numbers; 60 keeps about 80 rows
+#: per legitimate component, 8 about 60 per fraud component.
+COMPONENTS = {"legit": 60, "fraud": 8}
+#: Added to each component's covariance diagonal (in normal-score units): keeps components
+#: fitted on few rows from collapsing onto them.
+REG_COVAR = 1e-2
 
 
 def normal_scores(x: np.ndarray) -> np.ndarray:
@@ -61,39 +56,54 @@ def normal_scores(x: np.ndarray) -> np.ndarray:
     return stats.norm.ppf(stats.rankdata(x) / (len(x) + 1))
 
 
+def mixture(z: np.ndarray, components: int) -> dict:
+    """Fit a full-covariance Gaussian mixture to normal scores; return its stored form."""
+    gm = GaussianMixture(
+        components, covariance_type="full", reg_covar=REG_COVAR, random_state=0, max_iter=500
+    ).fit(z)
+    lower = np.tril_indices(z.shape[1])
+    return {
+        "weights": gm.weights_.round(6).tolist(),
+        "means": gm.means_.round(5).tolist(),
+        # Lower triangles of the Cholesky factors, row by row: sampling needs only these.
+        "chol": [np.linalg.cholesky(c)[lower].round(5).tolist() for c in gm.covariances_],
+    }
+
+
 def main() -> None:
     path = Path(sys.argv[1]) if len(sys.argv) > 1 else SAMPLE
-    df = pd.read_csv(path).drop_duplicates()
+    # Duplicated rows stay: the real data has them (a repeated fraud pattern among them), and
+    # so must the class means the generator reproduces.
+    df = pd.read_csv(path)
+    df["Class"] = df["Class"].astype(str).str.strip('"').astype(int)
     df["log_amount"] = np.log1p(df["Amount"])
     out: dict = {
         "source": "creditcard_sample.csv (ULB/Kaggle, ODbL): summaries only",
-        "probs": PROBS,
         "columns": COLS,
     }
     for cls, name in ((0, "legit"), (1, "fraud")):
         g = df[df["Class"] == cls]
-        out[name] = {
-            "n": len(g),
-            "quantiles": {c: np.quantile(g[c], PROBS).round(5).tolist() for c in COLS},
-            "min": {c: round(float(g[c].min()), 5) for c in COLS},
-            "max": {c: round(float(g[c].max()), 5) for c in COLS},
-        }
         z = np.column_stack([normal_scores(g[c].to_numpy()) for c in COLS])
-        corr = np.corrcoef(z, rowvar=False)
-        if name == "legit":
-            out[name]["amount_corr"] = corr[-1, :-1].round(4).tolist()
-        else:
-            values, vectors = np.linalg.eigh(corr)
-            top = np.argsort(values)[::-1][:FACTORS]
-            loadings = vectors[:, top] * np.sqrt(values[top])
-            # Loadings can't explain more than all of a feature's variance.
-            norms = np.linalg.norm(loadings, axis=1, keepdims=True)
-            loadings = loadings / np.maximum(norms / 0.97, 1.0)
-            out[name]["loadings"] = loadings.round(4).tolist()
-        fraud_hours = ((g["Time"] % 86_400) // 3_600).value_counts(normalize=True)
-        out[name]["hour_share"] = [round(float(fraud_hours.get(h, 0.0)), 5) for h in range(24)]
-    OUT.write_text(json.dumps(out, indent=1) + "\n")
-    print(f"wrote {OUT}")
+        hours = ((g["Time"] % 86_400) // 3_600).value_counts(normalize=True)
+        # Knots only where the rows can say something: 473 frauds know nothing of the 0.05 %
+        # tail. The outermost knots are the sample's minimum and maximum, at the probabilities
+        # their ranks give them, so a few extreme real rows (fraud V8 reaches -41) still shape
+        # the tails, and so the class means.
+        n = len(g)
+        inner = [p for p in PROBS if 1 / (n + 1) < p < n / (n + 1)]
+        probs = [1 / (n + 1), *inner, n / (n + 1)]
+        quantiles = {c: [g[c].min(), *np.quantile(g[c], inner), g[c].max()] for c in COLS}
+        out[name] = {
+            "n": n,
+            "probs": [round(float(p), 7) for p in probs],
+            "quantiles": {c: np.round(q, 5).tolist() for c, q in quantiles.items()},
+            "whole_amount_share": round(float(np.isclose(g["Amount"] % 1, 0).mean()), 4),
+            "mixture": mixture(z, COMPONENTS[name]),
+            "hour_share": [round(float(hours.get(h, 0.0)), 5) for h in range(24)],
+        }
+        print(f"{name}: {len(g):,} rows, {COMPONENTS[name]} components", flush=True)
+    OUT.write_text(json.dumps(out, separators=(",", ":")) + "\n")
+    print(f"wrote {OUT} ({OUT.stat().st_size / 1e3:.0f} kB)")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ custom and the AutoML candidates are recorded identically and compared fairly.
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from fraudops.params import ParamsError
+from fraudops.params import ParamsError, load_section
 
 #: The two candidates the pipeline trains, in the order reports list them.
 CANDIDATES = ("custom", "automl")
@@ -245,3 +247,64 @@ def record(
         flush=True,
     )
     return report
+
+
+def train_stage_main(
+    argv: list[str] | None,
+    *,
+    description: str,
+    section: str,
+    params_cls: type,
+    fit: Callable[[pd.DataFrame, Any], Trained],
+    announce: Callable[[Any, int], str],
+) -> int:
+    """The command line shared by the two training stages (``train_custom``, ``train_automl``).
+
+    Both read the same files, fit a candidate with their own ``fit`` and hand it to
+    :func:`record`; only the params section and the progress line differ.
+
+    Args:
+        argv: command-line arguments (``None``: ``sys.argv``).
+        description: the ``--help`` text.
+        section: the stage's section of ``params.yaml``.
+        params_cls: the dataclass that section loads into.
+        fit: ``fit(train, params) -> Trained``.
+        announce: the progress line printed before fitting, from the params and the row count.
+
+    Returns:
+        0 (errors raise and make DVC stop the pipeline).
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--raw", type=Path, required=True, help="raw table (for its data md5)")
+    parser.add_argument("--train", type=Path, required=True, help="training rows (.parquet)")
+    parser.add_argument("--valid", type=Path, required=True, help="validation rows (.parquet)")
+    parser.add_argument("--model", type=Path, required=True, help="fitted pipeline (.joblib)")
+    parser.add_argument("--report", type=Path, required=True, help="stage report (.json)")
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+
+    from fraudops.data import load
+
+    params = load_section(params_cls, section, args.params)
+    threshold = load_section(ThresholdParams, "threshold", args.params)
+    tracking = load_section(TrackingParams, "tracking", args.params)
+    train, valid = load(args.train), load(args.valid)
+    print(f"{section}: {announce(params, len(train))}", flush=True)
+    trained = fit(train, params)
+    chosen = trained.details.get("estimator", trained.candidate)
+    print(
+        f"{section}: chose {chosen} {trained.details.get('best_params', {})} "
+        f"in {trained.train_seconds:.1f}s",
+        flush=True,
+    )
+    record(
+        trained,
+        train=train,
+        valid=valid,
+        threshold_params=threshold,
+        tracking_params=tracking,
+        paths={"raw": args.raw, "train": args.train, "valid": args.valid},
+        model_out=args.model,
+        report_out=args.report,
+    )
+    return 0

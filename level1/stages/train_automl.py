@@ -13,16 +13,14 @@ recorded exactly like the custom one, so ``evaluate`` compares like with like.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pandas as pd
-from fraudops.params import ParamsError, load_section
+from fraudops.params import ParamsError
 
-from .common import ThresholdParams, TrackingParams, Trained, plain, record
+from .common import Trained, plain, train_stage_main
 
 
 @dataclass(frozen=True)
@@ -91,43 +89,18 @@ def fit(train: pd.DataFrame, params: TrainAutomlParams) -> Trained:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--raw", type=Path, required=True, help="raw table (for its data md5)")
-    parser.add_argument("--train", type=Path, required=True)
-    parser.add_argument("--valid", type=Path, required=True)
-    parser.add_argument("--model", type=Path, required=True, help="fitted pipeline (.joblib)")
-    parser.add_argument("--report", type=Path, required=True, help="stage report (.json)")
-    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    args = parser.parse_args(argv)
-
-    from fraudops.data import load
-
-    params = load_section(TrainAutomlParams, "train_automl", args.params)
-    threshold = load_section(ThresholdParams, "threshold", args.params)
-    tracking = load_section(TrackingParams, "tracking", args.params)
-    train, valid = load(args.train), load(args.valid)
-    print(
-        f"train_automl: FLAML over {', '.join(params.estimator_list)} for "
-        f"{params.time_budget:g}s, {params.cv_folds}-fold CV on {len(train):,} rows",
-        flush=True,
+    """Fit and record the candidate from the command line (see the module docstring)."""
+    return train_stage_main(
+        argv,
+        description=__doc__.split("\n\n")[0],
+        section="train_automl",
+        params_cls=TrainAutomlParams,
+        fit=fit,
+        announce=lambda p, n: (
+            f"FLAML over {', '.join(p.estimator_list)} for {p.time_budget:g}s, "
+            f"{p.cv_folds}-fold CV on {n:,} rows"
+        ),
     )
-    trained = fit(train, params)
-    print(
-        f"train_automl: FLAML chose {trained.details['estimator']} "
-        f"{trained.details['best_params']} in {trained.train_seconds:.1f}s",
-        flush=True,
-    )
-    record(
-        trained,
-        train=train,
-        valid=valid,
-        threshold_params=threshold,
-        tracking_params=tracking,
-        paths={"raw": args.raw, "train": args.train, "valid": args.valid},
-        model_out=args.model,
-        report_out=args.report,
-    )
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """How close the synthetic generator is to the genuine rows (skipped without the real sample).
 
 Tolerances are stated per check. The "train on synthetic, test on real" floors sit a margin
-below what was measured (seed 0, 60,000 rows at 1 % fraud: logistic regression 0.76, gradient
-boosting 0.73 weighted AP); ``benchmarks/realism.py`` measures it at full size.
+below what was measured (60,000 rows at 1 % fraud, seeds 0 and 1: logistic regression 0.77
+and 0.76, gradient boosting 0.80 and 0.81 weighted AP); ``benchmarks/realism.py`` measures it at full size.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from fraudops.data import generate
 from fraudops.schema import DAY_SECONDS, V_COLUMNS
+from scipy.stats import trim_mean
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
@@ -38,8 +39,12 @@ def test_class_conditional_means_and_spreads(synthetic, real_sample, cls):
         # a handful of outliers, most of all among 473 distinct frauds.
         spread = real[col].quantile(0.75) - real[col].quantile(0.25)
         gen_spread = gen[col].quantile(0.75) - gen[col].quantile(0.25)
-        # Means within 30 % of the real IQR; IQRs within 30 %.
-        assert abs(gen[col].mean() - real[col].mean()) < 0.3 * spread, col
+        # Means within 25 % of the real IQR, 5 % trimmed at each end: a plain mean of 600
+        # generated frauds is ruled by a few draws from tails that reach +-40, so it moves by a
+        # third of an IQR from one seed to the next (measured over seeds 0-5: trimmed means
+        # within 0.17 IQR). IQRs within 30 %.
+        gap = trim_mean(gen[col], 0.05) - trim_mean(real[col], 0.05)
+        assert abs(gap) < 0.25 * spread, col
         assert gen_spread == pytest.approx(spread, rel=0.3), col
 
 
@@ -55,9 +60,11 @@ def test_amount_shapes(synthetic, real_sample):
     for cls in (0, 1):
         gen = synthetic.loc[synthetic["Class"] == cls, "Amount"]
         real = real_sample.loc[real_sample["Class"] == cls, "Amount"]
-        # Medians on the log scale (the fraud quantiles rise steeply around the median: 2.26 at
-        # the 40th percentile, 40.5 at the 60th), and the share of tiny "test" charges.
-        assert np.log1p(gen.median()) == pytest.approx(np.log1p(real.median()), abs=0.6)
+        # Half the generated amounts lie below the real median. (Not the medians themselves: the
+        # fraud quantiles rise steeply around it, 2.26 at the 40th percentile and 40.5 at the
+        # 60th, so 600 generated frauds put their median anywhere in between.) And the share of
+        # tiny "test" charges.
+        assert (gen <= real.median()).mean() == pytest.approx(0.5, abs=0.08)
         assert (gen <= 1.0).mean() == pytest.approx((real <= 1.0).mean(), abs=0.12)
     legit = synthetic[synthetic["Class"] == 0]
     # The real data's strongest Amount correlation among legitimate rows: V2, negative.
@@ -84,9 +91,9 @@ def _x(df: pd.DataFrame) -> pd.DataFrame:
         (
             "logistic regression",
             make_pipeline(StandardScaler(), LogisticRegression(max_iter=2_000)),
-            0.68,
+            0.70,
         ),
-        ("gradient boosting", HistGradientBoostingClassifier(max_iter=100, random_state=0), 0.62),
+        ("gradient boosting", HistGradientBoostingClassifier(max_iter=100, random_state=0), 0.72),
     ],
 )
 def test_train_on_synthetic_test_on_real(synthetic, real_sample, real_weights, name, model, floor):

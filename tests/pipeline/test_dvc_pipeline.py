@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
+from fraudops.scratch import copy_project
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -33,7 +33,6 @@ SMALL_PARAMS = {
     "train_automl": {"time_budget": 5, "cv_folds": 2, "estimator_list": ["lgbm", "lrl1"]},
 }
 #: Files DVC tracks that git ignores, copied as well (the empty data/batches is made afresh).
-DVC_FILES = ("data/batches.dvc", "data/.gitignore")
 
 pytestmark = pytest.mark.slow
 
@@ -126,21 +125,6 @@ class Project:
         }
 
 
-def _copy_tree(dest: Path) -> None:
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in [*filter(None, listed.split("\0")), *DVC_FILES]:
-        source = ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    (dest / "data/batches").mkdir(parents=True, exist_ok=True)
-
-
 def _small_params(path: Path) -> None:
     params = yaml.safe_load(path.read_text())
     for section, values in SMALL_PARAMS.items():
@@ -157,17 +141,14 @@ def build_project(base: Path) -> Project:
     done = base / "first-repro.log"
     if done.exists():
         return project
-    if project.path.exists():
-        shutil.rmtree(project.path)  # a half-built copy from a failed attempt
-    project.path.mkdir(parents=True)
-    _copy_tree(project.path)
-    _small_params(project.path / "params.yaml")
-    project.run("git", "init", "-q", "-b", "main")
+    copy_project(  # replaces a half-built copy from a failed attempt
+        ROOT,
+        project.path,
+        message="project as cloned",
+        edit=lambda dest: _small_params(dest / "params.yaml"),
+    )
     project.run("git", "config", "user.email", "tests@example.com")
     project.run("git", "config", "user.name", "fraudops tests")
-    project.run("git", "add", "-A")
-    project.run("git", "add", "-f", *DVC_FILES)
-    project.run("git", "commit", "-q", "-m", "project as cloned")
     first = project.dvc("repro")
     # Commit the results, as the walkthrough does, so `dvc metrics diff` has a baseline.
     project.run("git", "add", "-A")

@@ -1,17 +1,19 @@
 """Synthetic transactions with the exact ``creditcard.csv`` schema.
 
-Each class is drawn from a *Gaussian copula*: a latent standard-normal vector with the class's
-correlation structure is pushed, feature by feature, through that class's quantile table. The
-marginals are therefore the real ones (skewed, heavy-tailed V features; Amount with many tiny
-fraud "test charges"), and so are the dependencies that matter:
+Each class is drawn from a *Gaussian-mixture copula*: a latent vector from a mixture of
+multivariate normals (the class's dependence structure) is turned into normal scores feature by
+feature, then pushed through that class's quantile tables. The marginals are therefore the real
+ones (skewed, heavy-tailed V features; Amount with many tiny fraud "test charges" and a fifth of
+legitimate amounts in whole units), and so are the dependencies that matter:
 
-- legitimate rows: V features independent of each other (PCA components), ``log1p(Amount)``
-  correlated with V2, V5, V7, V20 ... as in the real data;
-- frauds: a low-rank factor model, so the known signature (low V14, V12, V10, V17, V3; high
-  V4, V11) moves together along a "severity" axis, from frauds that look almost legitimate to
-  extreme ones. Independent marginals would let trees learn shapes real frauds do not have.
+- legitimate rows: the V features are uncorrelated (PCA components) but not independent; the
+  mixture's components follow the curved, clustered shapes the real rows sit on, and
+  ``log1p(Amount)`` moves with V2, V5, V7, V20 ... as in the real data;
+- frauds: the known signature (low V14, V12, V10, V17, V3; high V4, V11) moves together, from
+  frauds that look almost legitimate to extreme ones. Independent marginals would let trees
+  learn shapes real frauds do not have.
 
-The quantiles, correlations and factor loadings are summaries of the genuine rows in the real
+The quantiles and mixtures are summaries of the genuine rows in the real
 sample, measured by ``scripts/calibrate_generator.py`` into ``calibration.json`` beside this
 file (no rows are stored). ``Time`` spans two days from ``start_time``; legitimate volume drops
 about 5x between 1 and 6 am (``Time % 86400`` is the time of day, 0 = midnight), frauds keep
@@ -36,7 +38,7 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
-from scipy.stats import t as student_t
+from scipy.special import ndtr, ndtri
 
 from fraudops.schema import (
     AMOUNT,
@@ -58,12 +60,8 @@ COVARIATE_SHIFT = 0.5
 COVARIATE_AMOUNT_FACTOR = 1.6
 #: Concept drift: the new fraud pattern's signature (latent shifts, in spreads).
 CONCEPT_SIGNATURE = {"V13": 3.5, "V15": -3.5, "V22": 3.5, "V23": -3.0, "V25": 3.0, "V26": 3.5}
+#: Share of frauds that follow the new pattern after the drift.
 CONCEPT_SHARE = 0.7
-#: Degrees of freedom of the t-copula per class (smaller: more joint tail events).
-TAIL_DF = {
-    "legit": 4.0,
-    "fraud": 4.0,
-}  # share of frauds that follow the new pattern after the drift
 
 
 @lru_cache(maxsize=1)
@@ -89,41 +87,64 @@ def _quantile_map(z: np.ndarray, probs_z: np.ndarray, q: np.ndarray) -> np.ndarr
     return out
 
 
+@lru_cache(maxsize=2)
+def _mixture(cls: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The class's mixture: weights, means, Cholesky factors, and each feature's marginal CDF.
+
+    The marginal CDF of feature j is the weighted sum of the components' normal CDFs; it is
+    tabulated once on a grid so that turning draws into normal scores is one interpolation.
+    """
+    mix = calibration()[cls]["mixture"]
+    weights = np.asarray(mix["weights"])
+    weights = weights / weights.sum()
+    means = np.asarray(mix["means"])
+    k, d = means.shape
+    chol = np.zeros((k, d, d))
+    rows, cols = np.tril_indices(d)
+    chol[:, rows, cols] = np.asarray(mix["chol"])
+    spread = np.sqrt(np.einsum("kij,kij->ki", chol, chol))  # sqrt of each covariance diagonal
+    grid = np.linspace(-10.0, 10.0, 4001)
+    cdf = np.einsum(
+        "k,kjg->jg",
+        weights,
+        ndtr((grid[None, None, :] - means[:, :, None]) / spread[:, :, None]),
+    )
+    return weights, means, chol, grid, cdf
+
+
 def _latent(cls: str, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Latent standard-normal scores (n x 29) with the class's dependence structure."""
-    cal = calibration()[cls]
-    k = len(_LATENT)
-    if cls == "legit":
-        # V's uncorrelated; log_amount = its correlations with them + the rest as noise.
-        z = rng.standard_normal((n, k))
-        rho = np.asarray(cal["amount_corr"])
-        scale = np.sqrt(max(1e-6, 1.0 - float(rho @ rho)))
-        z[:, -1] = z[:, :-1] @ rho + scale * z[:, -1]
-    else:
-        loadings = np.asarray(cal["loadings"])
-        unique = np.sqrt(np.clip(1.0 - (loadings**2).sum(axis=1), 1e-6, None))
-        factors = rng.standard_normal((n, loadings.shape[1]))
-        z = factors @ loadings.T + rng.standard_normal((n, k)) * unique
-    # A t-copula: one shared random scale per row. Uncorrelated is not independent: a real
-    # transaction that is unusual on one component tends to be unusual on several. Without it,
-    # legitimate outliers would be outliers on one feature only, and trees trained on the
-    # synthetic data would call every multi-feature outlier a fraud.
-    nu = TAIL_DF[cls]
-    return z * np.sqrt(nu / rng.chisquare(nu, size=(n, 1)))
+    """Normal scores (n x 29) with the class's dependence structure.
+
+    Each row comes from one mixture component; each column is then mapped through the
+    mixture's own marginal CDF and the normal quantile function, so every column is standard
+    normal while the dependence between columns is the mixture's. Drift scenarios shift these
+    scores: a shift of 1 moves a feature by one spread, whatever its real units.
+    """
+    weights, means, chol, grid, cdf = _mixture(cls)
+    component = rng.choice(len(weights), size=n, p=weights)
+    draws = rng.standard_normal((n, means.shape[1]))
+    z = np.empty_like(draws)
+    for k in np.unique(component):
+        rows = component == k
+        z[rows] = means[k] + draws[rows] @ chol[k].T
+    for j in range(z.shape[1]):
+        z[:, j] = ndtri(np.clip(np.interp(z[:, j], grid, cdf[j]), 1e-12, 1 - 1e-12))
+    return z
 
 
-def _features(cls: str, z: np.ndarray) -> np.ndarray:
-    """Map latent draws to V1..V28 and Amount through the class's quantile tables."""
+def _features(cls: str, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Map normal scores to V1..V28 and Amount through the class's quantile tables."""
     cal = calibration()
-    # The latent draws are Student-t, so the table's knots sit at t quantiles: the same as
-    # mapping t.cdf(z) through the probabilities, without a cdf call per value.
-    probs_z = student_t.ppf(np.asarray(cal["probs"]), TAIL_DF[cls])
+    probs_z = ndtri(np.asarray(cal[cls]["probs"]))
     out = np.empty_like(z)
     for j, col in enumerate(_LATENT):
         out[:, j] = _quantile_map(z[:, j], probs_z, np.asarray(cal[cls]["quantiles"][col]))
     # Heavy tails, but within what the real data shows (e.g. V5 reaches -113.7).
     out[:, :-1] = np.clip(out[:, :-1], -120.0, 120.0)
     amount = np.expm1(np.clip(out[:, -1], 0.0, np.log1p(25_691.16)))
+    # Prices in whole units (9.00, 100.00) are common in real traffic, rare in a smooth draw.
+    whole = rng.random(len(amount)) < cal[cls]["whole_amount_share"]
+    amount[whole] = np.maximum(np.round(amount[whole]), 1.0)
     out[:, -1] = np.round(amount, 2)
     return out
 
@@ -186,18 +207,18 @@ def generate(
     if scenario in ("covariate", "both"):
         for col in COVARIATE_SHIFTED:
             z_legit[:, index[col]] += COVARIATE_SHIFT
-    legit = _features("legit", z_legit)
+    legit = _features("legit", z_legit, rng)
     if scenario in ("covariate", "both"):
         legit[:, -1] = np.round(legit[:, -1] * COVARIATE_AMOUNT_FACTOR, 2)
 
-    fraud = _features("fraud", _latent("fraud", n_fraud, rng))
+    fraud = _features("fraud", _latent("fraud", n_fraud, rng), rng)
     if scenario in ("concept", "both") and n_fraud:
         # The new pattern: legitimate-looking rows with their own signature and mid-sized amounts.
         new = rng.random(n_fraud) < CONCEPT_SHARE
         z_new = _latent("legit", int(new.sum()), rng)
         for col, shift in CONCEPT_SIGNATURE.items():
             z_new[:, index[col]] += shift
-        looks = _features("legit", z_new)
+        looks = _features("legit", z_new, rng)
         looks[:, -1] = np.round(rng.lognormal(np.log(350.0), 0.4, len(looks)), 2)
         fraud[new] = looks
 
