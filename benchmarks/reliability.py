@@ -31,7 +31,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,14 +38,14 @@ from typing import Any
 
 import httpx
 
-from benchmarks._results import table, write
+from benchmarks._results import table
 from benchmarks.serving import (
-    ROOT,
     OtherLoad,
     _bentoml,
     _records,
     closed_loop,
     kill_tree,
+    run_and_write,
     train_champion,
 )
 
@@ -270,19 +269,7 @@ feedback for a lost (or never-sent) id {k["restart_feedback_lost_status"]}.
 
 
 def main() -> None:
-    base = ROOT / "var"
-    base.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-reliability-", dir=base) as tmp:
-        saved = dict(os.environ)
-        try:
-            figures = run(Path(tmp))
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-    markdown = report(figures)
-    path = write("reliability", figures, markdown)
-    print(markdown)
-    print(f"written to {path}")
+    run_and_write("reliability", run, report)
 
 
 if __name__ == "__main__":

@@ -502,20 +502,26 @@ larger that is, the more pessimistic every figure.
 """
 
 
-def main() -> None:
+def run_and_write(name: str, run_in: Callable[[Path], dict], report_of: Callable) -> None:
+    """Run a benchmark in a scratch state directory under ``var/`` (registry, logs, BentoML
+    home; deleted afterwards, environment restored), then write and print its report."""
     base = ROOT / "var"
     base.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="bench-serving-", dir=base) as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-", dir=base) as tmp:
         saved = dict(os.environ)
         try:
-            figures = run(Path(tmp))
+            figures = run_in(Path(tmp))
         finally:
             os.environ.clear()
             os.environ.update(saved)
-    markdown = report(figures)
-    path = write("serving", figures, markdown)
+    markdown = report_of(figures)
+    path = write(name, figures, markdown)
     print(markdown)
     print(f"written to {path}")
+
+
+def main() -> None:
+    run_and_write("serving", run, report)
 
 
 if __name__ == "__main__":
