@@ -131,20 +131,48 @@ def false_alarms(champ: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+COLD = """
+import json, sys, time
+t0 = time.perf_counter()
+import joblib
+from dataclasses import replace
+from fraudops import monitoring
+from benchmarks.closed_loop import _params
+state = joblib.load(sys.argv[1])
+t1 = time.perf_counter()
+params = replace(_params(), window=len(state["window"]))
+summary, snapshot = monitoring.summarize(
+    state["window"], state["reference"], state["offline"], [], params
+)
+t2 = time.perf_counter()
+print(json.dumps({"startup_s": t1 - t0, "summarize_s": t2 - t1}))
+"""
+
+
 def monitor_time(champ: dict[str, Any]) -> dict[str, Any]:
-    """Seconds for one monitoring decision on a 50,000-prediction window (and its report)."""
+    """Seconds for one monitoring decision on a 50,000-prediction window (and its report):
+    in a fresh process, as ``fraudops monitor`` runs (cold: Evidently's first report in a
+    process sets up what later ones reuse), and warm (best of two in this process)."""
+    import joblib
     from fraudops import monitoring
 
     from level2.simulate import TrafficPlan, make_stream, score_offline
 
-    t0 = time.perf_counter()
-    import evidently  # noqa: F401  (timed apart: a long-running job pays it once)
-
-    import_s = time.perf_counter() - t0
     plan = TrafficPlan(rows=50_000, scenario="covariate", drift_at=0, fraud_rate=FRAUD_RATE)
     window = score_offline(make_stream(plan), champ["model"], champ["threshold"])
     params = replace(_params(), window=50_000)
     offline = {k: champ["offline"][k] for k in ("recall", "average_precision")}
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "state.joblib"
+        joblib.dump({"window": window, "reference": champ["reference"], "offline": offline}, state)
+        proc = subprocess.run(
+            [sys.executable, "-c", COLD, str(state)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    cold = json.loads(proc.stdout.strip().splitlines()[-1])
     runs = []
     for _ in range(2):
         t0 = time.perf_counter()
@@ -159,15 +187,23 @@ def monitor_time(champ: dict[str, Any]) -> dict[str, Any]:
     return {
         "window": 50_000,
         "reference_rows": len(champ["reference"]),
-        "summarize_s": round(decide_s, 2),
+        "cold_summarize_s": round(cold["summarize_s"], 2),
+        "cold_startup_s": round(cold["startup_s"], 2),
+        "warm_summarize_s": round(decide_s, 2),
         "report_s": round(report_s, 2),
-        "total_s": round(decide_s + report_s, 2),
-        "evidently_import_s": round(import_s, 2),
+        "total_s": round(cold["summarize_s"] + report_s, 2),
     }
 
 
 def closed_loop() -> dict[str, Any]:
-    """Run ``fraudops demo --quick`` in a scratch folder; return its Level 2 figures."""
+    """Run ``fraudops demo --quick`` in a scratch folder; return its Level 2 figures.
+
+    ``$CLOSED_LOOP_DEMO_SUMMARY`` names the ``summary.json`` of a finished run to reuse instead
+    (the demo is most of this benchmark's time).
+    """
+    reuse = os.environ.get("CLOSED_LOOP_DEMO_SUMMARY")
+    if reuse:
+        return _loop_figures(json.loads(Path(reuse).read_text()), seconds=float("nan"))
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
         env.pop("FRAUDOPS_STATE_DIR", None)
@@ -183,9 +219,15 @@ def closed_loop() -> dict[str, Any]:
         if proc.returncode != 0:
             raise SystemExit(f"demo --quick failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
         results = json.loads((Path(tmp) / "var/demo-quick/var/demo/summary.json").read_text())
+    return _loop_figures(results, seconds=seconds)
+
+
+def _loop_figures(results: dict[str, Any], *, seconds: float) -> dict[str, Any]:
     r = results["results"]
     return {
-        "seconds": round(seconds, 1),
+        "seconds": round(seconds, 1)
+        if seconds == seconds
+        else sum(t for _, t in results["timings"]),
         "live_recall": r["live_recall"],
         "same_rows": r["same_rows"],
         "monitoring": [
@@ -222,8 +264,8 @@ def main() -> None:
         f"live recall after retraining {lr['drifted_after_retraining']:.3f} vs pre-drift "
         f"{lr['before_drift']:.3f}: {-gap * 100:+.1f} points (goal within 5: "
         f"{'met' if gap <= 0.05 else 'MISSED'})",
-        f"monitor on a 50,000-prediction window {timing['summarize_s']:.1f}s, "
-        f"{timing['total_s']:.1f}s with the HTML report (goal < 10 s: "
+        f"monitor on a 50,000-prediction window {timing['cold_summarize_s']:.1f}s in a fresh "
+        f"process, {timing['total_s']:.1f}s with the HTML report (goal < 10 s: "
         f"{'met' if timing['total_s'] < 10 else 'MISSED'})",
     ]
     same = loop["same_rows"]
@@ -263,11 +305,13 @@ Two retrainings started at once: {", ".join(run["status"] for run in loop["retra
 
 ## Monitor time
 
-{table([timing], ["window", "reference_rows", "summarize_s", "report_s", "total_s", "evidently_import_s"], ".2f")}
+{table([timing], ["window", "reference_rows", "cold_summarize_s", "warm_summarize_s", "report_s", "total_s", "cold_startup_s"], ".2f")}
 
-`summarize_s`: Evidently drift on 29 features and the score, live metrics, latency and the
-decision (best of two); `report_s`: `summary.json` and the Evidently HTML report. A new
-`fraudops monitor` process also pays the Evidently import once (`evidently_import_s`).
+`cold_summarize_s`: Evidently drift on 29 features and the score, live metrics, latency and
+the decision, in a fresh process as `fraudops monitor` runs it (Evidently's first report in a
+process sets up what later ones reuse); `warm_summarize_s`: the same, best of two in a process
+that has run it before; `report_s`: `summary.json` and the Evidently HTML report; `total_s`:
+cold plus report. `cold_startup_s`: the fresh process's imports before the window is judged.
 """
     path = write(
         "closed_loop",
