@@ -13,6 +13,15 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.data.test_validate import (
+    _header_only,
+    _latin1,
+    _overflow,
+    _repeated_header,
+    _semicolons,
+    _truncated,
+    _unicode_minus,
+)
 from tests.pipeline.test_dvc_pipeline import Project, build_project, ran_stages
 
 pytestmark = pytest.mark.slow
@@ -67,6 +76,41 @@ def test_bad_batch_is_rejected_with_its_report_and_the_champion_stays(project):
     assert any("V14" in json.dumps(error) for error in report["errors"])
     assert "V14" in moved.with_name(moved.name + ".report.txt").read_text()
     assert project.snapshot() == before  # no data version, no model version, same champion
+
+
+#: Hostile files from the validator's tests, each dropped into data/incoming as its own batch:
+#: (name, builder, words its report must contain).
+HOSTILE = [
+    ("huge-values.csv", _overflow, "too large for float64"),
+    ("unicode-junk.csv", _unicode_minus, "U+2212 MINUS SIGN"),
+    ("latin1.csv", _latin1, "not UTF-8"),
+    ("semicolons.csv", _semicolons, "';'-separated"),
+    ("zero-rows.csv", _header_only, "no data rows"),
+    ("header-twice.csv", _repeated_header, "header line is repeated"),
+    ("cut-off.csv", _truncated, "truncated"),
+]
+
+
+def test_every_hostile_batch_is_rejected_and_nothing_is_overwritten(project, tmp_path):
+    before = project.snapshot()
+    raw_before = (project.path / "data/raw/transactions.parquet").read_bytes()
+    incoming(project).mkdir(parents=True, exist_ok=True)
+    for name, build, _ in HOSTILE:
+        (tmp_path / name).mkdir()
+        build(tmp_path / name).rename(incoming(project) / name)
+
+    out = project.fraudops("ct", "--once", check=False)
+
+    assert out.returncode == 1
+    assert ran_stages(out.stdout) == set()
+    for name, _, words in HOSTILE:
+        assert f"REJECTED {name}" in out.stdout, name
+        (moved,) = (project.path / "data/rejected").glob(f"*{name}")
+        assert words in moved.with_name(moved.name + ".report.txt").read_text(), name
+    assert list(incoming(project).iterdir()) == []
+    # No data version, no model version, the same champion, the same raw table.
+    assert project.snapshot() == before
+    assert (project.path / "data/raw/transactions.parquet").read_bytes() == raw_before
 
 
 def test_good_batch_makes_a_new_data_version_and_a_new_model_version(project):
