@@ -43,7 +43,9 @@ def small_data() -> pd.DataFrame:
 def real_sample() -> pd.DataFrame:
     """The genuine rows of ``creditcard.csv`` (492 frauds, 4,920 legitimate), sorted by Time."""
     if not REAL_SAMPLE.is_file():
-        pytest.skip(f"real sample not found at {REAL_SAMPLE} (it lives beside the project, not in it)")
+        pytest.skip(
+            f"real sample not found at {REAL_SAMPLE} (it lives beside the project, not in it)"
+        )
     from fraudops.data import load
 
     return load(REAL_SAMPLE).sort_values("Time", kind="stable").reset_index(drop=True)
