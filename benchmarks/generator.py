@@ -32,7 +32,7 @@ def main() -> None:
     peer = best_of(lambda: naive_generate(reference, FULL_ROWS, 0, FULL_FRAUD_RATE))
     rows = [
         {
-            "generator": "fraudops.data.generate (t-copula)",
+            "generator": "fraudops.data.generate (mixture copula)",
             "seconds": ours,
             "rows/s": f"{FULL_ROWS / ours:,.0f}",
         },

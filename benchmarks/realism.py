@@ -5,7 +5,7 @@ Needs the real sample (``../shared/data/real/creditcard_sample.csv`` beside the 
 that AP and precision estimate the full population.
 
 - TSTR: models trained on 284,807 generated rows, scored on the genuine rows. Goal: weighted AP
-  >= 0.70 for gradient boosting as well as logistic regression. The naive generator
+  >= 0.70 for gradient boosting (the project's settings) as well as logistic regression. The naive generator
   (independent Gaussians with the real means and spreads) is the baseline, in the same run.
 - C2ST: a gradient-boosting discriminator tells generated rows from real rows of the same class
   (5-fold CV, equal numbers of each); ROC-AUC 0.5 means indistinguishable. Goal <= 0.75.
@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from fraudops.data import generate, load
+from fraudops.models import DEFAULT_PARAMS
 from fraudops.schema import FULL_FRAUD_RATE, FULL_ROWS
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -44,11 +45,24 @@ def features(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def models():
+    """The TSTR models: the linear one, and gradient boosting twice.
+
+    ``gradient boosting`` uses the settings the project trains with
+    (:data:`fraudops.models.DEFAULT_PARAMS`: shrinkage 0.05, 15 leaves, L2, no early stopping).
+    ``gradient boosting, sklearn defaults`` (0.1, 31 leaves, early stopping on a 10 % split that
+    holds ~50 frauds) is reported beside it, so the effect of the settings is visible: at the
+    true 0.17 % fraud rate its early stopping ends after about 11 trees.
+    """
     return {
         "logistic regression": lambda: make_pipeline(
             StandardScaler(), LogisticRegression(max_iter=2_000)
         ),
-        "gradient boosting": lambda: HistGradientBoostingClassifier(max_iter=200, random_state=0),
+        "gradient boosting": lambda: HistGradientBoostingClassifier(
+            random_state=0, **DEFAULT_PARAMS["hist_gb"]
+        ),
+        "gradient boosting, sklearn defaults": lambda: HistGradientBoostingClassifier(
+            max_iter=200, random_state=0
+        ),
     }
 
 
@@ -83,7 +97,7 @@ def main() -> None:
     weights = np.where(real["Class"] == 1, 1.0, LEGIT_WEIGHT)
     rows, c2st_rows, figures = [], [], {"tstr": {}, "c2st": {}}
     for gen_name, make in (
-        ("fraudops (t-copula)", lambda s: generate(FULL_ROWS, seed=s)),
+        ("fraudops (mixture copula)", lambda s: generate(FULL_ROWS, seed=s)),
         (
             "naive Gaussians (baseline)",
             lambda s: naive_generate(real, FULL_ROWS, s, FULL_FRAUD_RATE),
@@ -119,7 +133,9 @@ def main() -> None:
         f"Train on {FULL_ROWS:,} generated rows, test on the {len(real):,} distinct genuine rows "
         f"(legit weighted {LEGIT_WEIGHT:.2f}); seeds {SEEDS}.\n\n## Train on synthetic, test on real (weighted)\n\n"
         + table(rows, ["generator", "model", "AP mean", "AP min", "ROC-AUC mean"])
-        + "\n\nGoal: weighted AP >= 0.70 for both models.\n\n"
+        + "\n\nGoal: weighted AP >= 0.70 for logistic regression and for gradient boosting "
+        "(the project's settings; the sklearn-defaults row shows what those settings are worth)."
+        "\n\n"
         "## Classifier two-sample test (ROC-AUC; 0.5 = indistinguishable)\n\n"
         + table(c2st_rows, ["generator", "legit", "fraud"])
         + "\n\nGoal: <= 0.75 per class.\n"

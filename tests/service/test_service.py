@@ -488,7 +488,7 @@ def test_concurrent_requests_are_each_logged_exactly_once(
 
 
 @pytest.mark.slow
-def test_champion_change_during_traffic_drops_nothing(client: httpx.Client, models) -> None:
+def test_promotion_then_rollback_during_traffic_drop_nothing(client: httpx.Client, models) -> None:
     old, new = models.champion, models.challenger
     stop = threading.Event()
     seen: dict[int, list[str]] = {}
@@ -506,38 +506,41 @@ def test_champion_change_during_traffic_drops_nothing(client: httpx.Client, mode
                     continue
                 seen[t].append(answer.json()["model_version"])
 
+    def until_every_client_is_on(version: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(s and s[-1] == version for s in seen.values()):
+                break
+            time.sleep(0.2)
+        time.sleep(1.0)  # keep going on that version for a while
+
     pool = [threading.Thread(target=worker, args=(t,)) for t in range(8)]
     for th in pool:
         th.start()
     try:
         time.sleep(1.0)
         registry.promote(new, reason="service test: swap under traffic")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if all(s and s[-1] == new for s in seen.values()):
-                break
-            time.sleep(0.2)
-        time.sleep(1.0)  # keep going on the new version for a while
+        until_every_client_is_on(new)
+        on_new = client.post("/predict", json=_row(models)).json()
+        # A bad model found in production: the previous champion comes back, traffic continues.
+        registry.rollback(reason="service test: rollback under traffic")
+        until_every_client_is_on(old)
     finally:
         stop.set()
         for th in pool:
             th.join()
-    try:
-        assert failures == []
-        for versions in seen.values():
-            assert set(versions) <= {old, new}
-            assert versions[0] == old and versions[-1] == new
-            # Each client's versions switch once: old ... old new ... new.
-            switch = versions.index(new)
-            assert set(versions[switch:]) == {new}
-        answer = client.post("/predict", json=_row(models)).json()
-        assert (answer["model_version"], answer["threshold"]) == (new, models.thresholds[new])
-        assert client.get("/model").json()["version"] == new
-    finally:
-        registry.rollback(reason="service test: restore")
-        deadline = time.monotonic() + 30
-        while client.get("/model").json()["version"] != old and time.monotonic() < deadline:
-            time.sleep(0.2)
+        if registry.version_of(registry.CHAMPION) != old:
+            registry.rollback(reason="service test: restore")
+    assert failures == []
+    assert (on_new["model_version"], on_new["threshold"]) == (new, models.thresholds[new])
+    for versions in seen.values():
+        assert set(versions) <= {old, new}
+        # Each client's versions switch twice, never back and forth: old... new... old...
+        runs = [v for i, v in enumerate(versions) if i == 0 or v != versions[i - 1]]
+        assert runs == [old, new, old]
+    answer = client.post("/predict", json=_row(models)).json()
+    assert (answer["model_version"], answer["threshold"]) == (old, models.thresholds[old])
+    assert client.get("/model").json()["version"] == old
 
 
 # -- built into a Bento, exported, then served ---------------------------------------------------
