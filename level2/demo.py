@@ -23,7 +23,6 @@ import io
 import json
 import os
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
@@ -533,47 +532,23 @@ def summary(tour: Tour) -> str:
 
 
 def scratch_project(dest: Path, params: dict[str, dict[str, Any]]) -> Path:
-    """Copy the project's files (as git sees them) to ``dest`` as a fresh git repo.
+    """Copy the project (as git sees it) to ``dest`` as a fresh git repo, with ``params``.
 
     ``--quick`` runs there, so small-data runs never touch the real checkout's data, DVC lock
     or registry.
     """
     import yaml
+    from fraudops.scratch import copy_project
 
-    if dest.exists():
-        shutil.rmtree(dest)
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.decode()
-    for name in filter(None, listed.split("\0")):
-        source = ROOT / name
-        if source.is_file():
-            (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, dest / name)
-    values = yaml.safe_load((dest / "params.yaml").read_text())
-    for section, overrides in params.items():
-        values[section].update(overrides)
-    (dest / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
-    for cmd in (
-        ["git", "init", "-q", "-b", "main"],
-        ["git", "add", "-A"],
-        [
-            "git",
-            "-c",
-            "user.name=fraudops demo",
-            "-c",
-            "user.email=demo@example.com",
-            "commit",
-            "-q",
-            "-m",
-            "scratch copy for fraudops demo --quick",
-        ],
-    ):
-        subprocess.run(cmd, cwd=dest, check=True, capture_output=True)
-    return dest
+    def small_params(copy: Path) -> None:
+        values = yaml.safe_load((copy / "params.yaml").read_text())
+        for section, overrides in params.items():
+            values[section].update(overrides)
+        (copy / "params.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+
+    return copy_project(
+        ROOT, dest, message="scratch copy for fraudops demo --quick", edit=small_params
+    )
 
 
 def _pct(value: float | None) -> str:
