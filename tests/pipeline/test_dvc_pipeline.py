@@ -32,7 +32,6 @@ SMALL_PARAMS = {
     "train_custom": {"estimator": "logreg", "search": "random", "n_iter": 2, "cv_folds": 2},
     "train_automl": {"time_budget": 5, "cv_folds": 2, "estimator_list": ["lgbm", "lrl1"]},
 }
-#: Files DVC tracks that git ignores, copied as well (the empty data/batches is made afresh).
 
 pytestmark = pytest.mark.slow
 
