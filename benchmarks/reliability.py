@@ -47,6 +47,7 @@ from benchmarks.serving import (
     kill_tree,
     run_and_write,
     train_champion,
+    use_state,
 )
 
 P99_TARGET_MS = 20.0
@@ -133,13 +134,7 @@ def signal_later(process: subprocess.Popen, sig: signal.Signals, after: float) -
 
 def run(state: Path) -> dict[str, Any]:
     """Train, then the four phases above; returns the figures."""
-    os.environ.update(
-        FRAUDOPS_STATE_DIR=str(state),
-        MLFLOW_TRACKING_URI=f"sqlite:///{state / 'mlflow.db'}",
-        BENTOML_HOME=str(state / "bentoml"),
-        BENTOML_DO_NOT_TRACK="true",
-        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
-    )
+    use_state(state)
     load_before = os.getloadavg()[0]
     other = OtherLoad()
     champion = train_champion(rows=TRAIN_ROWS)

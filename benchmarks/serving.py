@@ -365,13 +365,8 @@ def _floor_measure(model: Any, X: pd.DataFrame) -> tuple[dict[str, Any], list[di
     return single, batches
 
 
-# -- the run ------------------------------------------------------------------------------------------
-
-
-def run(state: Path) -> dict[str, Any]:
-    """Train, then measure every server; returns the figures."""
-    from fraudops import registry
-
+def use_state(state: Path) -> None:
+    """Point MLflow, BentoML and the service at the scratch state folder ``state``, offline."""
     os.environ.update(
         FRAUDOPS_STATE_DIR=str(state),
         MLFLOW_TRACKING_URI=f"sqlite:///{state / 'mlflow.db'}",
@@ -379,6 +374,16 @@ def run(state: Path) -> dict[str, Any]:
         BENTOML_DO_NOT_TRACK="true",
         MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
     )
+
+
+# -- the run ------------------------------------------------------------------------------------------
+
+
+def run(state: Path) -> dict[str, Any]:
+    """Train, then measure every server; returns the figures."""
+    from fraudops import registry
+
+    use_state(state)
     load_before = os.getloadavg()[0]
     other = OtherLoad()
     print("training the champion on full-size data...", flush=True)
