@@ -40,14 +40,10 @@ from fraudops.split import stratified_cv, time_split, xy
 from fraudops.thresholds import choose_threshold
 from sklearn.model_selection import RandomizedSearchCV, train_test_split
 
+from benchmarks._real import REAL_LEGIT_WEIGHT, REAL_SAMPLE
 from benchmarks._results import table, write
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_SAMPLE = Path(
-    os.environ.get("FRAUDOPS_REAL_SAMPLE", ROOT.parent / "shared/data/real/creditcard_sample.csv")
-)
-#: Legitimate rows in the real sample stand for 284,315 / 4,920 rows of the full data.
-REAL_LEGIT_WEIGHT = 284_315 / 4_920
 AUTOML_BUDGET = 60.0
 REAL_FOLDS = 5
 SEED = 0

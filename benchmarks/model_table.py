@@ -25,7 +25,6 @@ from __future__ import annotations
 import os
 import statistics
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,14 +40,9 @@ from sklearn.dummy import DummyClassifier
 from sklearn.metrics import average_precision_score
 from sklearn.model_selection import cross_val_predict
 
+from benchmarks._real import REAL_LEGIT_WEIGHT, REAL_SAMPLE
 from benchmarks._results import table, write
 
-ROOT = Path(__file__).resolve().parents[1]
-REAL_SAMPLE = Path(
-    os.environ.get("FRAUDOPS_REAL_SAMPLE", ROOT.parent / "shared/data/real/creditcard_sample.csv")
-)
-#: Legitimate rows in the real sample stand for 284,315 / 4,920 rows of the full data.
-REAL_LEGIT_WEIGHT = 284_315 / 4_920
 #: The real sample is already at 1 fraud per 10 legitimate rows: resample to 1 per 2.
 REAL_SAMPLING_STRATEGY = 0.5
 REAL_FOLDS = 5

@@ -13,9 +13,7 @@ that AP and precision estimate the full population.
 
 from __future__ import annotations
 
-import os
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -30,13 +28,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks._naive import naive_generate
+from benchmarks._real import REAL_LEGIT_WEIGHT as LEGIT_WEIGHT
+from benchmarks._real import REAL_SAMPLE as SAMPLE
 from benchmarks._results import table, write
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = Path(
-    os.environ.get("FRAUDOPS_REAL_SAMPLE", ROOT.parent / "shared/data/real/creditcard_sample.csv")
-)
-LEGIT_WEIGHT = 284_315 / 4_920
 SEEDS = (0, 1, 2)
 
 
