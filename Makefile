@@ -58,7 +58,7 @@ serve: install ## serve the registry's @champion on http://localhost:3000 (Bento
 	$(BIN)/fraudops serve
 
 repro: install ## run the Level 1 DVC pipeline
-	@mkdir -p data/batches  # DVC versions it, but git cannot hold an empty folder
+	@mkdir -p data/batches data/feedback  # DVC versions them; git cannot hold an empty folder
 	$(BIN)/dvc repro
 
 .PHONY: act

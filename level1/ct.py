@@ -37,6 +37,8 @@ from fraudops.cli import CommandError
 
 INCOMING = Path("data/incoming")
 BATCHES = Path("data/batches")
+#: Labeled production data (``fraudops retrain``): split on its own by the pipeline.
+FEEDBACK = Path("data/feedback")
 REJECTED = Path("data/rejected")
 REGISTRATION = Path("reports/registration.json")
 DATA_SUFFIXES = (".csv", ".parquet")
@@ -47,7 +49,7 @@ class CheckResult:
     """What one check found and did.
 
     Attributes:
-        accepted: batches moved into ``data/batches`` (their new paths).
+        accepted: batches moved into ``data/batches`` or ``data/feedback`` (their new paths).
         rejected: batches moved into ``data/rejected`` (their new paths).
         pipeline_ok: None when the pipeline did not run, else whether it succeeded.
         summary: before/after facts (data version, registered version, gate, champion).
@@ -140,11 +142,11 @@ def run_streaming(cmd: list[str], *, cwd: Path, prefix: str = "  | ") -> int:
     return proc.returncode
 
 
-def data_version(project: Path) -> str | None:
-    """The md5 that ``data/batches.dvc`` records for ``data/batches`` (the data version)."""
+def data_version(project: Path, batches: Path = BATCHES) -> str | None:
+    """The md5 that ``<batches>.dvc`` records for the folder (its data version)."""
     import yaml
 
-    dvc_file = project / f"{BATCHES}.dvc"
+    dvc_file = project / f"{batches}.dvc"
     if not dvc_file.is_file():
         return None
     outs = (yaml.safe_load(dvc_file.read_text()) or {}).get("outs") or [{}]
@@ -166,12 +168,15 @@ def _registration(project: Path) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def check(project: Path, incoming: Path) -> CheckResult:
+def check(project: Path, incoming: Path, *, batches: Path = BATCHES) -> CheckResult:
     """One pass of the trigger: validate new batches, version the good ones, retrain.
 
     Args:
         project: the project root (holds ``dvc.yaml``).
         incoming: the folder new batches are dropped into.
+        batches: the DVC-tracked folder (relative to ``project``) valid batches join:
+            ``data/batches`` for new transactions, ``data/feedback`` for labeled production
+            data.
 
     Returns:
         What was accepted, rejected and run (see :class:`CheckResult`).
@@ -188,7 +193,7 @@ def check(project: Path, incoming: Path) -> CheckResult:
         # A batch may hold no fraud at all; only the whole training table must have both.
         report = validate_file(path, require_both_classes=False)
         if report.ok:
-            target = accept(path, project / BATCHES)
+            target = accept(path, project / batches)
             result.accepted.append(target)
             print(
                 f"ct: accepted {path.name} -> {target.relative_to(project)} ({report.summary()})",
@@ -207,29 +212,29 @@ def check(project: Path, incoming: Path) -> CheckResult:
         return result
 
     before = {
-        "data_version": data_version(project),
+        "data_version": data_version(project, batches),
         "registration": _registration(project),
         **registry_state(),
     }
     dvc = str(Path(sys.executable).parent / "dvc")
     dvc = dvc if Path(dvc).is_file() else "dvc"
     start = time.perf_counter()
-    ok = run_streaming([dvc, "add", str(BATCHES)], cwd=project) == 0
+    ok = run_streaming([dvc, "add", str(batches)], cwd=project) == 0
     if not ok:
         print(
-            f"ct: `dvc add {BATCHES}` failed; the batch(es) are in {BATCHES} but not versioned",
+            f"ct: `dvc add {batches}` failed; the batch(es) are in {batches} but not versioned",
             flush=True,
         )
         result.pipeline_ok = False
         return result
     # The new data version must outlive this workspace (a CI job's copy, a laptop): push the
     # batches to the DVC remote. Without a reachable remote the version still exists locally.
-    if run_streaming([dvc, "push", f"{BATCHES}.dvc"], cwd=project) != 0:
+    if run_streaming([dvc, "push", f"{batches}.dvc"], cwd=project) != 0:
         print("ct: warning: could not push the batches to the DVC remote", flush=True)
     ok = run_streaming([dvc, "repro"], cwd=project) == 0
     result.pipeline_ok = ok
     after = {
-        "data_version": data_version(project),
+        "data_version": data_version(project, batches),
         "registration": _registration(project),
         **registry_state(),
     }
@@ -275,14 +280,14 @@ def format_summary(result: CheckResult) -> str:
     lines.append(f"ct:   champion      {s['champion'][0]} -> {s['champion'][1]}")
     if not result.pipeline_ok:
         lines.append(
-            "ct: the batch stays recorded in data/batches; fix the failure above and run "
+            "ct: the batch stays recorded (DVC-versioned); fix the failure above and run "
             "`dvc repro` (the next ct check only looks at new files)"
         )
     return "\n".join(lines)
 
 
 def lock_path() -> Path:
-    """The lock every run that changes ``data/batches`` and runs ``dvc repro`` holds.
+    """The lock every run that adds a data version and runs ``dvc repro`` holds.
 
     ``fraudops ct`` and ``fraudops retrain`` share it: both add a data version and run the
     pipeline in the same workspace, so they must never overlap.

@@ -43,10 +43,6 @@ QUICK_PARAMS = {
     "ingest": {"rows": 20_000, "fraud_rate": 0.02},
     "train_custom": {"n_iter": 2, "cv_folds": 3},
     "train_automl": {"time_budget": 6, "cv_folds": 3},
-    # Production data must reach the training part of the time-ordered split: with 10 % each
-    # for validation and test, the newest production rows are the holdouts and the older
-    # post-drift rows are trained on.
-    "split": {"valid_fraction": 0.1, "test_fraction": 0.1},
     # Small windows and a small holdout make the figures noisier: a wider recall bound keeps
     # calm traffic calm, and a concept drift that costs two thirds of recall still trips it.
     "monitor": {"window": 3_000, "reference_rows": 5_000, "recall_drop": 0.25},
@@ -69,7 +65,7 @@ class Traffic:
     batch_size: int = 250
 
 
-#: Production starts after the base data (two days) and the Level 1 batch (two more days).
+#: Production starts two days after the base data ends: the hour of day lines up.
 PRODUCTION_START = 4 * 86_400.0
 QUICK_TRAFFIC = Traffic(
     before=3_000, drifted=14_000, after=4_000, fraud_rate=0.02, drift_fraud_rate=0.03
@@ -208,37 +204,45 @@ def level1(tour: Tour) -> None:
 
 
 def level1_ct(tour: Tour) -> None:
-    """Level 1: new data arrives; the continuous-training trigger retrains by itself."""
-    if tour.quick:
-        # A third `dvc repro` would add minutes; Level 2's retraining runs the same trigger
-        # (level1.ct.check) on the labeled production batch.
-        print("quick: skipped; Level 2's `fraudops retrain` runs the same trigger", flush=True)
-        return
+    """Level 1: the continuous-training trigger refuses a broken batch before any training.
+
+    A good batch goes through the very same trigger in Level 2: ``fraudops retrain`` hands the
+    labeled production data to :func:`level1.ct.check`, which versions it and runs
+    ``dvc repro``. A third full-size pipeline run here would add three minutes and show
+    nothing new, so this step shows the other branch: the one that protects the champion.
+    """
+    import pandas as pd
+
     incoming = tour.workdir / "data/incoming"
-    rows = max(5_000, tour.rows // 10)
+    batch = incoming / "batch-broken.csv"
     tour.run(
         BIN / "fraudops",
         "data",
         "generate",
         "--rows",
-        str(rows),
+        "2000",
         "--seed",
         "1",
         "--fraud-rate",
         str(tour.fraud_rate),
-        "--start-time",
-        "172800",
         "--out",
-        incoming / "batch-0001.csv",
+        batch,
     )
-    tour.run(BIN / "fraudops", "ct", "--once")
-    tour.run(BIN / "fraudops", "registry", "log")
-    registration = tour.json("reports/registration.json")
+    # What a broken extract looks like: a column lost on the way, a refund with a negative
+    # amount.
+    broken = pd.read_csv(batch).drop(columns=["V7"])
+    broken.loc[3, "Amount"] = -25.0
+    broken.to_csv(batch, index=False)
+    champion_before = tour.json("reports/registration.json")["champion_after"]
+    output = tour.run(BIN / "fraudops", "ct", "--once", ok=(1,))
+    tour.run(BIN / "fraudops", "ct", "--once")  # the incoming folder is empty again
+    champion_after = tour.json("reports/registration.json")["champion_after"]
     tour.results["level1_ct"] = {
-        "new_version": registration["version"],
-        "champion": registration["champion_after"],
-        "decision": registration["decision"]["action"],
-        "reason": registration["decision"]["reason"],
+        "rejected": "REJECTED" in output,
+        "champion": [champion_before, champion_after],
+        "reason": next(
+            (line.strip() for line in output.splitlines() if "V7" in line), "see the output"
+        ),
     }
 
 
@@ -497,7 +501,7 @@ def stop_service(tour: Tour) -> None:
 STEPS: list[tuple[str, Callable[[Tour], None]]] = [
     ("Level 0: manual scripts and a model file handed over", level0),
     ("Level 1: dvc repro, MLflow tracking and the model registry", level1),
-    ("Level 1: a new batch of data triggers retraining (fraudops ct)", level1_ct),
+    ("Level 1: the CT trigger refuses a broken batch (fraudops ct)", level1_ct),
     ("Level 2: build and serve the champion (BentoML)", level2_serve),
     ("Level 2: traffic, concept drift, monitor, retrain, promote, reload", level2_loop),
 ]
@@ -520,9 +524,11 @@ def summary(tour: Tour) -> str:
         )
     if "level1_ct" in tour.results:
         ct = tour.results["level1_ct"]
+        before, after = ct["champion"]
         lines.append(
-            f"continuous training: version {ct['new_version']} -> {ct['decision']} "
-            f"(champion v{ct['champion']}): {ct['reason']}"
+            f"continuous training: a broken batch was "
+            f"{'rejected before training' if ct['rejected'] else 'NOT rejected'} "
+            f"({ct['reason']}); champion v{before} -> v{after}"
         )
     lines += level2_summary(tour)
     lines.append("")
@@ -573,7 +579,11 @@ def level2_summary(tour: Tour) -> list[str]:
         lines.append(
             f"  retrain: {rt['retrainings']} retraining(s), {rt['promotions']} promotion(s) from "
             f"2 concurrent runs ({', '.join(o['status'] for o in rt['runs'])}); "
-            f"champion v{r['served_before']} -> v{rt['champion']}"
+            + (
+                f"champion v{r['served_before']} -> v{rt['champion']}"
+                if rt["champion"]
+                else f"champion v{r['served_before']} unchanged"
+            )
         )
     if "live_recall" in r:
         lr = r["live_recall"]

@@ -12,7 +12,8 @@ One retraining:
 3. keeps the newest ``--gate-fraction`` of them aside as the *production gate window*, which the
    new model never trains on, and turns the rest into a batch;
 4. hands the batch to Level 1's continuous-training trigger (:func:`level1.ct.check`): the batch
-   is validated, moved into ``data/batches/`` and recorded as a new DVC data version, and
+   is validated, moved into ``data/feedback/`` and recorded as a new DVC data version (the
+   pipeline splits that folder by time on its own, so most of it is trained on), and
    ``dvc repro`` trains, evaluates, registers and gates. The gate judges the challenger on the
    pipeline's holdout *and* on the production gate window (``$FRAUDOPS_GATE_EXTRA_HOLDOUT``) and
    promotes it only if it is not worse than the champion on both;
@@ -311,7 +312,7 @@ def retrain(
             flush=True,
         )
         with _env("FRAUDOPS_GATE_EXTRA_HOLDOUT", str(gate_path)):
-            check = ct.check(project, folder / "incoming")
+            check = ct.check(project, folder / "incoming", batches=ct.FEEDBACK)
         after = registry.version_of(registry.CHAMPION)
         summary = check.summary
         result = RetrainResult(

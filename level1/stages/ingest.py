@@ -5,7 +5,12 @@ The base data is either generated (``ingest.source: synthetic``) or the user's
 versioned with ``dvc add data/batches``) is appended to it. A new batch is therefore a new DVC
 data version, and ``dvc repro`` retrains from here. Inputs are never modified.
 
-    python -m level1.stages.ingest --batches data/batches --out data/raw/transactions.parquet
+Labeled production data (``data/feedback/``, written there by ``fraudops retrain``) is kept
+apart, in ``--feedback-out``: the split stage divides it by time on its own, so that some of
+it is trained on (see :mod:`level1.stages.split`). With no feedback yet that file is empty.
+
+    python -m level1.stages.ingest --batches data/batches --out data/raw/transactions.parquet \
+        --feedback data/feedback --feedback-out data/raw/feedback.parquet
 """
 
 from __future__ import annotations
@@ -94,8 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batches", type=Path, required=True, help="folder of accepted batches")
     parser.add_argument("--out", type=Path, required=True, help="raw table (.parquet)")
+    parser.add_argument("--feedback", type=Path, help="folder of labeled production batches")
+    parser.add_argument(
+        "--feedback-out", type=Path, help="where the feedback rows go (.parquet; with --feedback)"
+    )
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
+    if (args.feedback is None) != (args.feedback_out is None):
+        parser.error("--feedback and --feedback-out go together")
 
     from fraudops.data import load, save
 
@@ -110,6 +121,17 @@ def main(argv: list[str] | None = None) -> int:
         batches.append(frame)
     raw = ingest(base, batches)
     save(raw, args.out)
+    if args.feedback is not None:
+        feedback = [load(path) for path in list_batches(args.feedback)]
+        # An empty table with the base data's columns when there is no feedback yet: the
+        # output exists in every data version, so the stages downstream need no special case.
+        table = ingest(base.iloc[:0], feedback)
+        save(table, args.feedback_out)
+        print(
+            f"ingest: {args.feedback_out}: {len(table):,} labeled production rows "
+            f"({len(feedback)} batch(es))",
+            flush=True,
+        )
     # Bad rows and columns are the validate stage's business; just report what was built.
     frauds = f"{int(raw[TARGET].sum()):,}" if TARGET in raw else "?"
     print(

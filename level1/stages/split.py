@@ -5,8 +5,14 @@ yesterday's: a random split would leak the future into training. The newest rows
 test part, the ones before them the validation part (threshold choice), and rows within
 ``gap_seconds`` of each boundary are left out.
 
+Labeled production data (``data/raw/feedback.parquet``, from ``fraudops retrain``) is split by
+time *on its own*, with the same fractions, and each of its parts joins the matching part of the
+base data. Split together with the base data, all of it would be newer than every base row and
+land in the holdouts: after a concept drift the model would never train on the new fraud
+pattern, however many labels came back. No gap is dropped there: those rows are labeled already.
+
     python -m level1.stages.split --data data/raw/transactions.parquet \
-        --validation reports/validation.json --out data/split
+        --feedback data/raw/feedback.parquet --validation reports/validation.json --out data/split
 
 ``--validation`` is only read to make sure the data passed validation; it is a dependency so
 that DVC runs ``validate`` first.
@@ -55,8 +61,18 @@ class SplitParams:
             )
 
 
-def split(df: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFrame]:
-    """Split ``df`` by time into the three parts.
+def split(
+    df: pd.DataFrame, params: SplitParams, feedback: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
+    """Split ``df`` by time into the three parts, and ``feedback`` likewise into the same parts.
+
+    Args:
+        df: the base data and accepted batches.
+        params: the fractions and the label-delay gap (the gap applies to ``df`` only).
+        feedback: labeled production data (may be empty or ``None``).
+
+    Returns:
+        ``train``, ``valid`` and ``test``, each sorted by ``Time``.
 
     Raises:
         ValueError: a part has no fraud (or no legitimate) rows, so no threshold or metric
@@ -70,6 +86,18 @@ def split(df: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFrame]:
         test_fraction=params.test_fraction,
         gap_seconds=params.gap_seconds,
     )._asdict()
+    if feedback is not None and len(feedback):
+        extra = time_split(
+            feedback,
+            valid_fraction=params.valid_fraction,
+            test_fraction=params.test_fraction,
+            gap_seconds=0.0,
+            strict=False,  # a part of the feedback may lack frauds; the joined part may not
+        )._asdict()
+        parts = {
+            name: pd.concat([part, extra[name]], ignore_index=True).sort_values(TIME, kind="stable")
+            for name, part in parts.items()
+        }
     for name, part in parts.items():
         counts = part[TARGET].value_counts()
         if counts.get(1, 0) == 0 or counts.get(0, 0) == 0:
@@ -84,6 +112,9 @@ def split(df: pd.DataFrame, params: SplitParams) -> dict[str, pd.DataFrame]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="raw table (.parquet)")
+    parser.add_argument(
+        "--feedback", type=Path, help="labeled production data (.parquet; split on its own)"
+    )
     parser.add_argument("--validation", type=Path, required=True, help="validation report")
     parser.add_argument("--out", type=Path, required=True, help="folder for the three parts")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
@@ -96,7 +127,14 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     params = load_section(SplitParams, "split", args.params)
     try:
-        parts = split(load(args.data), params)
+        feedback = load(args.feedback) if args.feedback else None
+        if feedback is not None and len(feedback):
+            print(
+                f"split: {args.feedback}: {len(feedback):,} labeled production rows, "
+                f"{int(feedback[TARGET].sum()):,} frauds, split by time on their own",
+                flush=True,
+            )
+        parts = split(load(args.data), params, feedback)
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 1

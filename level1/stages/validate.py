@@ -6,7 +6,10 @@ the column and rows, and exits non-zero, so ``dvc repro`` stops here and nothing
 (training, registration) runs on it.
 
     python -m level1.stages.validate --data data/raw/transactions.parquet \
-        --report reports/validation.json
+        --feedback data/raw/feedback.parquet --report reports/validation.json
+
+The labeled production rows (``--feedback``) are checked as part of the same table: they are
+training data too.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ def validate(df: pd.DataFrame, params: ValidateParams):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", type=Path, required=True, help="raw table (.parquet)")
+    parser.add_argument("--feedback", type=Path, help="labeled production data (.parquet)")
     parser.add_argument("--report", type=Path, required=True, help="validation report (.json)")
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     args = parser.parse_args(argv)
@@ -50,7 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     from fraudops.data import load
 
     params = load_section(ValidateParams, "validate", args.params)
-    report = validate(load(args.data), params)
+    df = load(args.data)
+    if args.feedback is not None:
+        df = pd.concat([df, load(args.feedback)], ignore_index=True)
+    report = validate(df, params)
     write_json(args.report, {"data": str(args.data), **report.to_dict()})
     if not report.ok:
         print(f"validate: {args.data} is not valid training data", file=sys.stderr)

@@ -44,7 +44,7 @@ echo "$PWD/.venv/bin" >>"${GITHUB_PATH:-/dev/null}"
 
 # DVC: a fresh checkout has no data/batches (git keeps no empty folder), and the default remote
 # (../var/dvc-remote) would live and die with this job's workspace: point it at the state folder.
-mkdir -p data/batches
+mkdir -p data/batches data/feedback
 .venv/bin/dvc remote modify --local local url "$state/dvc-remote" >/dev/null
 
 case "$profile" in

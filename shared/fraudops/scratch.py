@@ -53,7 +53,8 @@ def copy_project(
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
     # DVC versions data/batches; git cannot hold the empty folder a fresh clone starts with.
-    (dest / "data/batches").mkdir(parents=True, exist_ok=True)
+    for folder in ("data/batches", "data/feedback"):
+        (dest / folder).mkdir(parents=True, exist_ok=True)
     if edit is not None:
         edit(dest)
     for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", message]):

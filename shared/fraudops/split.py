@@ -34,6 +34,7 @@ def time_split(
     valid_fraction: float = 0.15,
     test_fraction: float = 0.15,
     gap_seconds: float = 3600.0,
+    strict: bool = True,
 ) -> Split:
     """Cut transactions by time into train, valid and test, with a label-delay gap.
 
@@ -48,6 +49,9 @@ def time_split(
         valid_fraction: share of rows in the validation part (before the gap is dropped).
         test_fraction: share of rows in the test part (before the gap is dropped).
         gap_seconds: seconds dropped after each cut: the label delay.
+        strict: refuse an empty part or a part without fraud (the default). ``False`` is for
+            a source that only adds to the parts of another one, such as labeled production
+            data (:func:`level1.stages.split.split`): a few rows may leave a part empty.
 
     Returns:
         The three parts, each sorted by ``Time`` and keeping ``df``'s index, so a row can be
@@ -76,7 +80,9 @@ def time_split(
     times = ordered[TIME].to_numpy()
     n = len(ordered)
     if n == 0:
-        raise ValueError("time_split: no rows to split")
+        if strict:
+            raise ValueError("time_split: no rows to split")
+        return Split(train=ordered, valid=ordered, test=ordered)
     # The cuts are times (not row positions) so that equal times never straddle a cut.
     valid_start = times[min(int(round(n * (1.0 - valid_fraction - test_fraction))), n - 1)]
     test_start = times[min(int(round(n * (1.0 - test_fraction))), n - 1)]
@@ -86,6 +92,8 @@ def time_split(
         valid=ordered[(times >= valid_start + gap_seconds) & (times < test_start)],
         test=ordered[times >= test_start + gap_seconds],
     )
+    if not strict:
+        return parts
     for name, part in parts._asdict().items():
         if part.empty:
             raise ValueError(

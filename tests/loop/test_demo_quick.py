@@ -42,6 +42,29 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> dict:
     return {"summary": summary["results"], "stdout": proc.stdout, "project": project}
 
 
+def test_level1_ct_refuses_a_broken_batch_and_keeps_the_champion(demo):
+    ct = demo["summary"]["level1_ct"]
+    assert ct["rejected"] is True
+    assert "V7" in ct["reason"]  # the missing column is named
+    before, after = ct["champion"]
+    assert before == after
+    rejected = demo["project"] / "data/rejected"
+    assert len(list(rejected.glob("*-batch-broken.csv.report.txt"))) == 1
+
+
+def test_the_labeled_traffic_becomes_a_data_version_that_is_trained_on(demo):
+    """The retraining's batch is versioned in data/feedback and most of it reaches training
+    (split on its own): without that, a new fraud pattern is never learned."""
+    project = demo["project"]
+    (batch,) = (project / "data/feedback").glob("*feedback-*.parquet")
+    feedback = pd.read_parquet(batch)
+    train = pd.read_parquet(project / "data/split/train.parquet")
+    trained_on = train[train["Time"] >= feedback["Time"].min()]
+    assert len(trained_on) >= 0.65 * len(feedback)
+    assert trained_on["Class"].sum() >= 0.6 * feedback["Class"].sum()
+    assert (project / "data/feedback.dvc").read_text() != (ROOT / "data/feedback.dvc").read_text()
+
+
 def test_the_monitor_flags_the_concept_drift_and_not_the_calm_traffic(demo):
     windows = {m["phase"]: m for m in demo["summary"]["monitoring"]}
     assert not windows["before drift"]["retrain"], windows["before drift"]["reasons"]

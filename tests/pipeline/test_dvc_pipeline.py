@@ -239,8 +239,10 @@ def test_changed_parameter_reruns_only_the_stages_it_feeds(project):
     # Commit what earlier tests left, as a user would before an experiment: the baseline.
     project.run("git", "add", "-A")
     project.run("git", "commit", "-q", "--allow-empty", "-m", "baseline")
-    # The folder of accepted batches is a DVC dependency; git keeps no empty folder.
-    (project.path / "data/batches").mkdir(parents=True, exist_ok=True)
+    # The folders of accepted batches and feedback are DVC dependencies; git keeps no empty
+    # folder.
+    for folder in ("data/batches", "data/feedback"):
+        (project.path / folder).mkdir(parents=True, exist_ok=True)
     experiment = project.dvc("exp", "run", "-S", "train_custom.imbalance=undersample")
     assert ran_stages(experiment.stdout) == {"train_custom", "evaluate", "register"}
     report = project.json("reports/train_custom.json")

@@ -124,3 +124,50 @@ def test_xy_returns_features_in_schema_order_and_the_label():
 def test_xy_names_missing_columns():
     with pytest.raises(ValueError, match=r"\['V3', 'Class'\]"):
         xy(frame(rows=10).drop(columns=["V3", TARGET]))
+
+
+# -- labeled production data (the split stage) -------------------------------------------------
+
+
+def test_feedback_is_split_on_its_own_so_most_of_it_is_trained_on():
+    """After a concept drift the new fraud pattern must reach training: split with the base
+    data, every feedback row (all newer) would land in the holdouts; split on its own, each
+    part gets its share, the newest rows stay held out, and no labeled row is dropped."""
+    from level1.stages.split import SplitParams, split
+
+    params = SplitParams(valid_fraction=0.15, test_fraction=0.15, gap_seconds=3600)
+    base = frame(rows=4_000)
+    feedback = frame(rows=1_000, fraud_every=20, seed=1)
+    feedback[TIME] += base[TIME].max() + 1.0
+
+    together = time_split(pd.concat([base, feedback], ignore_index=True), gap_seconds=3600)
+    assert (together.train[TIME] > base[TIME].max()).sum() == 0  # the problem
+
+    parts = split(base, params, feedback)
+    from_feedback = {name: part[part[TIME] > base[TIME].max()] for name, part in parts.items()}
+    assert len(from_feedback["train"]) == 700
+    assert len(from_feedback["valid"]) == len(from_feedback["test"]) == 150
+    assert from_feedback["train"][TARGET].sum() >= 30  # the new frauds are trained on
+    # Within the feedback, time order holds: train < valid < test.
+    assert from_feedback["train"][TIME].max() < from_feedback["valid"][TIME].min()
+    assert from_feedback["valid"][TIME].max() < from_feedback["test"][TIME].min()
+    # The base data is split exactly as without feedback (gap included).
+    alone = time_split(base, gap_seconds=3600)._asdict()
+    for name, part in parts.items():
+        assert len(part) - len(from_feedback[name]) == len(alone[name])
+        assert part[TIME].is_monotonic_increasing
+
+
+def test_empty_or_tiny_feedback_leaves_the_base_split_alone():
+    from level1.stages.split import SplitParams, split
+
+    params = SplitParams(valid_fraction=0.15, test_fraction=0.15, gap_seconds=0)
+    base = frame()
+    alone = split(base, params)
+    for feedback in (base.iloc[:0], None):
+        parts = split(base, params, feedback)
+        assert {n: len(p) for n, p in parts.items()} == {n: len(p) for n, p in alone.items()}
+    one = base.iloc[:1].copy()
+    one[TIME] = base[TIME].max() + 10
+    parts = split(base, params, one)
+    assert sum(map(len, parts.values())) == sum(map(len, alone.values())) + 1
