@@ -193,8 +193,9 @@ def level0(tour: Tour) -> None:
 
 def level1(tour: Tour) -> None:
     """Level 1: the DVC pipeline trains, compares custom ML with AutoML, and registers."""
-    # Accepted batches live here; DVC versions the folder, but a fresh clone has no empty one.
-    (tour.workdir / "data/batches").mkdir(parents=True, exist_ok=True)
+    from fraudops.scratch import make_data_folders
+
+    make_data_folders(tour.workdir)
     tour.run(BIN / "dvc", "repro")
     tour.run(BIN / "dvc", "metrics", "show")
     tour.run(BIN / "fraudops", "registry", "list")

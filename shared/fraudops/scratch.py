@@ -14,6 +14,10 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
+#: The folders DVC tracks as pipeline inputs (new batches, labeled production data). Git keeps
+#: no empty folder, so a fresh clone has neither until :func:`make_data_folders` makes them.
+DATA_FOLDERS = ("data/batches", "data/feedback")
+
 #: Commits in the copy are made under this name, never the user's.
 _GIT_IDENTITY = ["-c", "user.name=fraudops", "-c", "user.email=fraudops@example.com"]
 
@@ -52,11 +56,18 @@ def copy_project(
         if source.is_file():  # a deleted but still tracked file is listed too
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, dest / name)
-    # DVC versions data/batches; git cannot hold the empty folder a fresh clone starts with.
-    for folder in ("data/batches", "data/feedback"):
-        (dest / folder).mkdir(parents=True, exist_ok=True)
+    make_data_folders(dest)
     if edit is not None:
         edit(dest)
     for cmd in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", message]):
         subprocess.run(["git", *_GIT_IDENTITY, *cmd], cwd=dest, check=True, capture_output=True)
     return dest
+
+
+def make_data_folders(root: Path) -> None:
+    """Create the DVC-tracked input folders that a fresh clone lacks (see :data:`DATA_FOLDERS`).
+
+    Without them ``dvc repro`` stops at once with "missing data 'source'".
+    """
+    for folder in DATA_FOLDERS:
+        (root / folder).mkdir(parents=True, exist_ok=True)

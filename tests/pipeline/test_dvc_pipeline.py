@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import yaml
-from fraudops.scratch import copy_project
+from fraudops.scratch import copy_project, make_data_folders
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -241,8 +241,7 @@ def test_changed_parameter_reruns_only_the_stages_it_feeds(project):
     project.run("git", "commit", "-q", "--allow-empty", "-m", "baseline")
     # The folders of accepted batches and feedback are DVC dependencies; git keeps no empty
     # folder.
-    for folder in ("data/batches", "data/feedback"):
-        (project.path / folder).mkdir(parents=True, exist_ok=True)
+    make_data_folders(project.path)
     experiment = project.dvc("exp", "run", "-S", "train_custom.imbalance=undersample")
     assert ran_stages(experiment.stdout) == {"train_custom", "evaluate", "register"}
     report = project.json("reports/train_custom.json")
