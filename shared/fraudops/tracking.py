@@ -242,5 +242,24 @@ def log_dataset(
         dataset = mlflow.data.from_pandas(
             df, source=source, name=name, targets=TARGET if TARGET in df.columns else None
         )
+        _schema_from_head(dataset, df)
         mlflow.log_input(dataset, context=context)  # the schema is inferred here
     return dataset
+
+
+def _schema_from_head(dataset: PandasDataset, df: pd.DataFrame) -> None:
+    """Give ``dataset`` the schema of ``df`` inferred from its first rows, when that is exact.
+
+    MLflow decides whether a column is "required" (has no missing value) by testing every value
+    in a Python loop: about 9 s for the 200,000 training rows of a full-size run, twice per
+    ``dvc repro``. Column types come from the dtypes, so when no value is missing (checked here,
+    vectorised) the schema of the first rows is the schema of all of them. Otherwise, or when
+    MLflow's ``schema`` is no longer a cached property, MLflow infers it the slow way.
+    """
+    import functools
+
+    from mlflow.models import infer_signature
+
+    cached = isinstance(type(dataset).__dict__.get("schema"), functools.cached_property)
+    if cached and len(df) > 1_000 and not df.isna().to_numpy().any():
+        dataset.__dict__["schema"] = infer_signature(df.head(1_000)).inputs

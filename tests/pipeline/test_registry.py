@@ -363,3 +363,21 @@ def test_every_model_round_trips_through_mlflow(store, parts, estimator, imbalan
     np.testing.assert_array_equal(loaded.predict_proba(X_test), model.predict_proba(X_test))
     served = mlflow.pyfunc.load_model(info.model_uri).predict(X_test.head(3))
     np.testing.assert_allclose(np.asarray(served), model.predict_proba(X_test.head(3)))
+
+
+@pytest.mark.filterwarnings("ignore:Hint. Inferred schema contains integer")
+@pytest.mark.parametrize("missing", [False, True])
+def test_a_logged_dataset_has_the_schema_mlflow_would_infer_from_every_row(
+    store, small_data, missing
+):
+    """The training data's schema is taken from its first rows (fast), but must be exactly what
+    MLflow infers from all of them: a value missing far down the table makes a column optional."""
+    from mlflow.models import infer_signature
+
+    df = small_data.copy()
+    if missing:
+        df.loc[df.index[-1], "Amount"] = np.nan
+    with mlflow.start_run():
+        dataset = tracking.log_dataset(df, source="train.parquet", name="train")
+    assert dataset.schema == infer_signature(df).inputs
+    assert (not dataset.schema.input_dict()["Amount"].required) is missing
