@@ -18,6 +18,7 @@ ALL = (
     "serving",
     "reliability",
     "closed_loop",
+    "demo",
 )
 
 

@@ -204,21 +204,9 @@ def closed_loop() -> dict[str, Any]:
     reuse = os.environ.get("CLOSED_LOOP_DEMO_SUMMARY")
     if reuse:
         return _loop_figures(json.loads(Path(reuse).read_text()), seconds=float("nan"))
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-        env.pop("FRAUDOPS_STATE_DIR", None)
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "fraudops.cli", "demo", "--quick", "--workdir", tmp],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-        )
-        seconds = time.perf_counter() - t0
-        if proc.returncode != 0:
-            raise SystemExit(f"demo --quick failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}")
-        results = json.loads((Path(tmp) / "var/demo-quick/var/demo/summary.json").read_text())
+    from benchmarks.demo import run_tour
+
+    results, seconds = run_tour(quick=True)
     return _loop_figures(results, seconds=seconds)
 
 
