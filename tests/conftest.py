@@ -20,6 +20,15 @@ REAL_SAMPLE = Path(
 #: Legitimate rows in the real sample stand for 284,315 / 4,920 rows of the full data.
 REAL_LEGIT_WEIGHT = 284_315 / 4_920
 
+#: Modules that share one built project (``tests.pipeline.test_dvc_pipeline.build_project``: a
+#: copy of the repo and a first ``dvc repro``, about 80 s): they must run in the same pytest-xdist
+#: worker, or each worker would build its own.
+SHARED_PROJECT = ("test_dvc_pipeline", "test_ct", "test_mlflow_serve")
+#: The longest groups, started first so that neither worker is left with one at the end
+#: (measured in one sequential run: the act chain 465 s, the quick demo 373 s, the project
+#: group about 300 s; everything else is under 60 s a module).
+LONGEST_FIRST = ("test_act_chain", "test_demo_quick", "dvc-project")
+
 # Offline and quiet, whatever the caller's environment says.
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -55,3 +64,25 @@ def real_sample() -> pd.DataFrame:
 def real_weights(real_sample: pd.DataFrame) -> pd.Series:
     """Sample weights that turn the real sample's metrics into full-population estimates."""
     return real_sample["Class"].map({0: REAL_LEGIT_WEIGHT, 1: 1.0})
+
+
+def _group(item: pytest.Item) -> str:
+    module = item.module.__name__.rsplit(".", 1)[-1]
+    return "dvc-project" if module in SHARED_PROJECT else module
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Keep each module in one xdist worker and start the longest ones first.
+
+    ``make test`` runs two workers with ``--dist loadgroup``: a module's fixtures (a served
+    model, a built project) are then built once, by the worker that runs the whole module.
+    Without xdist the marks do nothing and only the order changes.
+    """
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_group(item)))
+
+    def rank(item: pytest.Item) -> int:
+        group = _group(item)
+        return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a rank is the collection order

@@ -181,7 +181,8 @@ def test_repro_from_clean_runs_every_stage_and_promotes_a_champion(project, firs
     assert 0.0 < info["threshold"] < 1.0
     # Lineage: the version names the data it was trained on by the hash DVC recorded for it.
     lock = yaml.safe_load((project.path / "dvc.lock").read_text())
-    raw = next(o for o in lock["stages"]["ingest"]["outs"] if o["path"].endswith(".parquet"))
+    outs = lock["stages"]["ingest"]["outs"]
+    raw = next(o for o in outs if o["path"] == "data/raw/transactions.parquet")
     tagged = [v["tags"]["data_md5"] for v in project.registry(registry.list_versions)]
     assert raw["md5"] in tagged
 
