@@ -71,7 +71,7 @@ QUICK_TRAFFIC = Traffic(
     before=3_000, drifted=14_000, after=4_000, fraud_rate=0.02, drift_fraud_rate=0.03
 )
 FULL_TRAFFIC = Traffic(
-    before=5_000, drifted=25_000, after=10_000, fraud_rate=0.01, drift_fraud_rate=0.02
+    before=5_000, drifted=20_000, after=6_000, fraud_rate=0.01, drift_fraud_rate=0.02
 )
 
 

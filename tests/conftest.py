@@ -21,7 +21,7 @@ REAL_SAMPLE = Path(
 REAL_LEGIT_WEIGHT = 284_315 / 4_920
 
 #: Modules that share one built project (``tests.pipeline.test_dvc_pipeline.build_project``: a
-#: copy of the repo and a first ``dvc repro``, about 80 s): they must run in the same pytest-xdist
+#: copy of the repo and a first ``dvc repro``, about 80 s): they run in the same pytest-xdist
 #: worker, or each worker would build its own.
 SHARED_PROJECT = ("test_dvc_pipeline", "test_ct", "test_mlflow_serve")
 #: The longest groups, started first so that neither worker is left with one at the end
@@ -66,23 +66,37 @@ def real_weights(real_sample: pd.DataFrame) -> pd.Series:
     return real_sample["Class"].map({0: REAL_LEGIT_WEIGHT, 1: 1.0})
 
 
-def _group(item: pytest.Item) -> str:
-    module = item.module.__name__.rsplit(".", 1)[-1]
+def _group(nodeid: str) -> str:
+    """The unit of work of a test for the xdist scheduler: its module, or ``dvc-project``."""
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
     return "dvc-project" if module in SHARED_PROJECT else module
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Keep each module in one xdist worker and start the longest ones first.
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With ``--dist loadfile`` (``make test``), one worker runs a whole module, so a module's
+    fixtures (a served model, a built project) are built once; the modules of
+    :data:`SHARED_PROJECT` count as one.
 
-    ``make test`` runs two workers with ``--dist loadgroup``: a module's fixtures (a served
-    model, a built project) are then built once, by the worker that runs the whole module.
-    Without xdist the marks do nothing and only the order changes.
+    (``--dist loadgroup`` with ``xdist_group`` marks would say the same, but pytest-xdist 3.8
+    groups by rewriting ``item._nodeid``, which pytest 9 no longer reads: the marks are ignored.)
     """
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(_group(item)))
+    if config.getvalue("dist") != "loadfile":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _group(nodeid)
+
+    return ByModule(config, log)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the longest groups first, so that neither xdist worker is left with one at the end
+    (without xdist only the order changes)."""
 
     def rank(item: pytest.Item) -> int:
-        group = _group(item)
+        group = _group(item.nodeid)
         return LONGEST_FIRST.index(group) if group in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: the order within a rank is the collection order
