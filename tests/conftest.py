@@ -32,6 +32,10 @@ LONGEST_FIRST = ("test_act_chain", "test_demo_quick", "dvc-project")
 # Offline and quiet, whatever the caller's environment says.
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# Two workers each train LightGBM (2 OpenMP threads) on 2 cores: threads that wait should sleep,
+# not spin on a core the other worker needs (libgomp spins by default). Inherited by the
+# pipelines, services and act runs the tests start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")
