@@ -13,12 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+# Where the genuine rows are and what a legitimate one stands for: one place, shared with the
+# benchmarks.
+from benchmarks._real import REAL_LEGIT_WEIGHT, REAL_SAMPLE
+
 ROOT = Path(__file__).resolve().parents[1]
-REAL_SAMPLE = Path(
-    os.environ.get("FRAUDOPS_REAL_SAMPLE", ROOT.parent / "shared/data/real/creditcard_sample.csv")
-)
-#: Legitimate rows in the real sample stand for 284,315 / 4,920 rows of the full data.
-REAL_LEGIT_WEIGHT = 284_315 / 4_920
 
 #: Modules that share one built project (``tests.pipeline.test_dvc_pipeline.build_project``: a
 #: copy of the repo and a first ``dvc repro``, about 80 s): they run in the same pytest-xdist

@@ -86,7 +86,7 @@ def split(
         test_fraction=params.test_fraction,
         gap_seconds=params.gap_seconds,
     )._asdict()
-    if feedback is not None and len(feedback):
+    if feedback is not None:  # empty until the first retraining: adds three empty parts
         extra = time_split(
             feedback,
             valid_fraction=params.valid_fraction,
