@@ -48,8 +48,13 @@ demo-quick: install ## the same tour on small data (what the tests run)
 # time. A worker runs a whole module (--dist loadfile; tests/conftest.py), in the order collected
 # (--no-loadscope-reorder: the longest modules first). TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
-test: install ## run the test suite (unit, data, model, pipeline, service, workflows)
-	$(BIN)/python -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+XDIST = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
+test: install ## run the whole test suite (what CI runs; about 7 minutes on 2 cores)
+	$(BIN)/python -m pytest $(XDIST)
+
+# The edit-run loop: the tiers that need no server, pipeline or workflow (well under 2 minutes).
+test-fast: install ## run the unit, data and model tests only (about 40 s)
+	$(BIN)/python -m pytest $(XDIST) tests/unit tests/data tests/model
 
 lint: install ## ruff check and format check
 	$(BIN)/ruff check .

@@ -9,8 +9,17 @@
 #      by retrain) builds, deploys to staging, load-tests and promotes it to production.
 #
 # Exits non-zero when any workflow fails or an outcome is wrong; writes the outcome of each step
-# and its wall time to $FRAUDOPS_STATE_DIR/act-results.json (tests/workflows read it).
+# and its wall time to $FRAUDOPS_STATE_DIR/act-results.jsonl (tests/workflows read it).
 #   scripts/ci/act_chain.sh [ci|chain|all]      (default all)
+#
+# Each step has a time limit: five times what it took on a quiet 2-core machine whose generator
+# benchmark (`python -m benchmarks generator`) gave 1.9 s, so a machine twice as slow still has
+# 2.5x headroom (benchmarks/results/test_suite.md). A step that hits its limit is stopped and
+# reported by name ("TIMED OUT"), and the chain goes on to report the rest.
+#
+# FRAUDOPS_CI_TESTS, when set, is passed to ci.yml's `tests` job as the pytest selection instead
+# of the whole unit, data and model tiers: .ci/run sets it, since its own `make test` runs those
+# very tests in the same checkout (tests/workflows/test_act_chain.py).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 what="${1:-all}"
@@ -30,16 +39,28 @@ results="$state/act-results.jsonl"
 py="$root/.venv/bin/python"
 failures=0
 
-record() { # name status seconds [json extra]
-  printf '{"step": "%s", "status": %s, "seconds": %s, "extra": %s}\n' "$1" "$2" "$3" "${4:-null}" >>"$results"
+# Time limits (seconds), 5x each step's time on a quiet machine (generator 1.9 s): ci.yml took
+# 108 s with its full tests job, the service start 12 s, each 2,000-transaction replay 20 s, a
+# monitor run 13 s, monitor -> retrain -> cd 88 s.
+LIMIT_CI=600 LIMIT_SERVICE=150 LIMIT_TRAFFIC=150 LIMIT_MONITOR=150 LIMIT_CHAIN=480
+
+record() { # name status seconds [limit]
+  printf '{"step": "%s", "status": %s, "seconds": %s, "limit": %s, "timed_out": %s}\n' \
+    "$1" "$2" "$3" "${4:-null}" "$([[ "$2" == 124 ]] && echo true || echo false)" >>"$results"
 }
-run_step() { # name command...
-  local name="$1" start=$SECONDS status=0
-  shift
-  echo "=== $name"
-  "$@" || status=$?
-  record "$name" "$status" "$((SECONDS - start))"
-  [[ $status -eq 0 ]] || { failures=$((failures + 1)); echo "--- $name FAILED (exit $status)"; }
+run_step() { # name limit command...
+  local name="$1" limit="$2" start=$SECONDS status=0
+  shift 2
+  echo "=== $name (limit ${limit}s)"
+  timeout --kill-after=30 "$limit" "$@" || status=$?
+  record "$name" "$status" "$((SECONDS - start))" "$limit"
+  if [[ $status -eq 124 ]]; then
+    failures=$((failures + 1))
+    echo "--- $name TIMED OUT after ${limit}s (stopped)"
+  elif [[ $status -ne 0 ]]; then
+    failures=$((failures + 1))
+    echo "--- $name FAILED (exit $status)"
+  fi
   return 0
 }
 champion() {
@@ -57,23 +78,31 @@ check() { # name condition-status message
   if [[ "$2" == 0 ]]; then echo "  ok: $3"; record "$1" 0 0; else echo "  FAILED: $3"; record "$1" 1 0; failures=$((failures + 1)); fi
 }
 
+ci_env=()
+[[ -n "${FRAUDOPS_CI_TESTS:-}" ]] && ci_env=(--env "FRAUDOPS_CI_TESTS=$FRAUDOPS_CI_TESTS")
+
 if [[ "$what" == ci || "$what" == all ]]; then
-  run_step "ci.yml (pull_request)" "$root/scripts/ci/act.sh" ci pull_request
+  run_step "ci.yml (pull_request)" "$LIMIT_CI" "$root/scripts/ci/act.sh" ci pull_request "${ci_env[@]}"
   v="$(champion)"
   check "ci made a champion" "$([[ "$v" == 1 ]]; echo $?)" "ci.yml's pipeline registered @champion v1 (got '${v}')"
 fi
 
 if [[ "$what" == chain || "$what" == all ]]; then
   before="$(champion)"
-  run_step "traffic: clean" "$root/scripts/ci/traffic.sh" none 2000 11
-  run_step "monitor.yml on a clean log" "$root/scripts/ci/act.sh" monitor workflow_dispatch --input profile=small
+  # One production service for both replays (it stays up while the monitor runs, as in
+  # production); it is stopped before retraining, whose cd.yml deploys its own staging service.
+  trap '"$root/scripts/ci/traffic.sh" stop || true' EXIT
+  run_step "production service: start" "$LIMIT_SERVICE" "$root/scripts/ci/traffic.sh" start
+  run_step "traffic: clean" "$LIMIT_TRAFFIC" "$root/scripts/ci/traffic.sh" send none 2000 11
+  run_step "monitor.yml on a clean log" "$LIMIT_MONITOR" "$root/scripts/ci/act.sh" monitor workflow_dispatch --input profile=small
   after="$(champion)"
   decided="$(last_monitor)"
   check "clean: no retraining" "$([[ "$decided" == False && "$after" == "$before" && ! -f "$state/deployments/production.json" ]]; echo $?)" \
     "clean log: monitor decided retrain=$decided, @champion v$before -> v$after, no release"
 
-  run_step "traffic: drifted" "$root/scripts/ci/traffic.sh" both 2000 12
-  run_step "monitor.yml on a drifted log (-> retrain.yml -> cd.yml)" "$root/scripts/ci/act.sh" monitor workflow_dispatch --input profile=small
+  run_step "traffic: drifted" "$LIMIT_TRAFFIC" "$root/scripts/ci/traffic.sh" send both 2000 12
+  run_step "production service: stop" "$LIMIT_SERVICE" "$root/scripts/ci/traffic.sh" stop
+  run_step "monitor.yml on a drifted log (-> retrain.yml -> cd.yml)" "$LIMIT_CHAIN" "$root/scripts/ci/act.sh" monitor workflow_dispatch --input profile=small
   after="$(champion)"
   decided="$(last_monitor)"
   released="$("$py" -c 'import json,sys; print(json.load(open(sys.argv[1]))["model_version"])' "$state/deployments/production.json" 2>/dev/null || echo none)"
@@ -87,7 +116,9 @@ echo "=== act runs (wall time)"
 import json, sys
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    print(f"  {'ok  ' if r['status'] == 0 else 'FAIL'} {r['seconds']:>5}s  {r['step']}")
+    verdict = "ok  " if r["status"] == 0 else "TIME" if r.get("timed_out") else "FAIL"
+    limit = f" (limit {r['limit']}s)" if r.get("limit") else ""
+    print(f"  {verdict} {r['seconds']:>5}s  {r['step']}{limit}")
 PY
 echo "$failures failed"
 [[ $failures -eq 0 ]]
