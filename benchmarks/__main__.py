@@ -19,6 +19,7 @@ ALL = (
     "reliability",
     "closed_loop",
     "demo",
+    "test_suite",
 )
 
 

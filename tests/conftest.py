@@ -19,10 +19,15 @@ from benchmarks._real import REAL_LEGIT_WEIGHT, REAL_SAMPLE
 
 ROOT = Path(__file__).resolve().parents[1]
 
+#: The service fixtures (registry, launcher), shared by tests/service and tests/reliability.
+pytest_plugins = ("tests.served",)
+
 #: Modules that share one built project (``tests.pipeline.test_dvc_pipeline.build_project``: a
 #: copy of the repo and a first ``dvc repro``, about 80 s): they run in the same pytest-xdist
 #: worker, or each worker would build its own.
 SHARED_PROJECT = ("test_dvc_pipeline", "test_ct", "test_mlflow_serve")
+#: Modules that share one registry of two served models (``tests/served.py``).
+SHARED_REGISTRY = ("test_service", "test_fuzz", "test_crash")
 #: The longest groups, started first so that neither worker is left with one at the end
 #: (measured in one sequential run: the act chain 465 s, the quick demo 373 s, the project
 #: group about 300 s; everything else is under 60 s a module).
@@ -70,15 +75,18 @@ def real_weights(real_sample: pd.DataFrame) -> pd.Series:
 
 
 def _group(nodeid: str) -> str:
-    """The unit of work of a test for the xdist scheduler: its module, or ``dvc-project``."""
+    """The unit of work of a test for the xdist scheduler: its module, ``dvc-project`` or
+    ``service-registry``."""
     module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1].removesuffix(".py")
-    return "dvc-project" if module in SHARED_PROJECT else module
+    if module in SHARED_PROJECT:
+        return "dvc-project"
+    return "service-registry" if module in SHARED_REGISTRY else module
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """With ``--dist loadfile`` (``make test``), one worker runs a whole module, so a module's
     fixtures (a served model, a built project) are built once; the modules of
-    :data:`SHARED_PROJECT` count as one.
+    :data:`SHARED_PROJECT` count as one, and so do those of :data:`SHARED_REGISTRY`.
 
     (``--dist loadgroup`` with ``xdist_group`` marks would say the same, but pytest-xdist 3.8
     groups by rewriting ``item._nodeid``, which pytest 9 no longer reads: the marks are ignored.)

@@ -19,7 +19,6 @@ import json
 import math
 import re
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -28,10 +27,10 @@ from fraudops.serving.schemas import MAX_ABS_FEATURE, MAX_TIME
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.served import ADMIN_TOKEN, MAX_BATCH
+
 pytestmark = pytest.mark.slow
 
-MAX_BATCH = 20
-ADMIN_TOKEN = "fuzz-admin-7c1e5b2f9a"
 FUZZ = settings(
     max_examples=40,
     deadline=None,
@@ -75,16 +74,9 @@ hostile_values = st.one_of(
 
 
 @pytest.fixture(scope="module")
-def server(models, state_dir: Path, launch):
-    return launch(
-        "fuzz",
-        "--reload-interval",
-        "0",
-        FRAUDOPS_MAX_BATCH=str(MAX_BATCH),
-        FRAUDOPS_ADMIN_TOKEN=ADMIN_TOKEN,
-        FRAUDOPS_PREDICTION_LOG=f"sqlite:///{state_dir / 'fuzz.sqlite'}",
-        BENTOML_HOME=str(state_dir / "bentoml-fuzz"),
-    ).ready()
+def server(http_server):
+    """The session's shared HTTP instance: these tests only read from it."""
+    return http_server.ready()
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,9 @@
 """The Level 2 scoring service: in process, served over HTTP, and built into a Bento.
 
-One registry (two small registered models) serves the whole module; one HTTP instance serves
-every HTTP test; the Bento is built and served once. The champion-change test runs last among
-the HTTP tests because it moves ``@champion`` (and puts it back).
+The session's registry of two small models (``tests/served.py``) and its one HTTP instance,
+shared with the fuzz tests, serve every test here; the Bento is built and served once. The
+champion-change test runs last among the HTTP tests because it moves ``@champion`` (and puts
+it back).
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from fraudops import registry
 from fraudops.predlog import PredictionLog
 from fraudops.serving import Feedback, Transaction
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.served import ADMIN_TOKEN, MAX_BATCH
 
-MAX_BATCH = 50  # the HTTP instance's FRAUDOPS_MAX_BATCH, small so an oversized batch is cheap
-ADMIN_TOKEN = "test-admin-token"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def bodies(X, n: int, prefix: str | None = None, start: int = 0) -> list[dict]:
@@ -213,22 +213,6 @@ def test_without_a_champion_the_service_is_not_ready_and_says_why(
 
 
 # -- served over HTTP (`fraudops serve`, i.e. `bentoml serve` of the source) ------------------
-
-
-@pytest.fixture(scope="module")
-def http_server(models, state_dir: Path, launch):
-    """The HTTP instance (source, ``fraudops serve``), started but not yet waited for."""
-    return launch(
-        "http",
-        "--reload-interval",
-        "1",
-        FRAUDOPS_MAX_BATCH=str(MAX_BATCH),
-        FRAUDOPS_ADMIN_TOKEN=ADMIN_TOKEN,
-        FRAUDOPS_PREDICTION_LOG=f"sqlite:///{state_dir / 'http.sqlite'}",
-        # BentoML wipes $BENTOML_HOME/prometheus_multiproc_dir when a server starts: the Bento's
-        # server, started meanwhile, must not erase this one's metrics.
-        BENTOML_HOME=str(state_dir / "bentoml-http"),
-    )
 
 
 @dataclass

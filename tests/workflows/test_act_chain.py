@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 #: What ci.yml's ``tests`` job runs here: the CLI as installed in the job's checkout and the
 #: promotion gate's properties (about 10 s, against 40 s for the three tiers).
 CI_TESTS = "tests/unit/test_cli.py tests/unit/test_gate.py"
-#: The chain's own step limits (scripts/ci/act_chain.sh) add up to 1,830 s; this is the last
+#: The chain's own step limits (scripts/ci/act_chain.sh) add up to 1,740 s; this is the last
 #: resort if act_chain.sh itself hangs, and pytest-timeout's limit for this module is above it.
 CHAIN_TIMEOUT = 1_900
 
