@@ -2,8 +2,8 @@
 
 For each commit (``BASELINE`` and ``HEAD`` by default; ``FRAUDOPS_SUITE_REFS="A B"`` to choose),
 the benchmark clones the repository into a scratch folder with ``../shared`` beside it (as CI
-has it), runs ``CI=true bash .ci/run`` with pytest's ``--durations`` and a known ``--basetemp``,
-and reads:
+has it), runs ``CI=true bash .ci/run`` with pytest's ``--durations`` and a temporary folder of
+its own, and reads:
 
 - the wall time of the whole run (install included) and pytest's own summary;
 - the slowest tests and fixtures (``--durations``);
@@ -62,11 +62,16 @@ def run_suite(ref: str, scratch: Path) -> dict:
         text=True,
         check=True,
     ).stdout.strip()
-    basetemp = scratch / ref / "pytest"
+    # A temporary folder of its own (pytest's basetemp lives under it), where the act chain's
+    # record is found afterwards. Not --basetemp: PYTEST_ADDOPTS would reach the pytest that
+    # ci.yml's tests job runs under act, which must not share (and wipe) the outer one's.
+    tmp = scratch / ref / "tmp"
+    tmp.mkdir()
     env = {
         **os.environ,
         "CI": "true",
-        "PYTEST_ADDOPTS": f"--durations={DURATIONS} --basetemp={basetemp}",
+        "TMPDIR": str(tmp),
+        "PYTEST_ADDOPTS": f"--durations={DURATIONS}",
     }
     print(f"{ref} ({commit}): CI=true bash .ci/run in {project}", flush=True)
     start = time.perf_counter()
@@ -79,7 +84,7 @@ def run_suite(ref: str, scratch: Path) -> dict:
     summary = re.findall(r"^=+ (.*? in [\d.]+s.*?) =+$", out, re.MULTILINE)
     durations = re.findall(r"^([\d.]+)s (setup|call|teardown)\s+(\S+)$", out, re.MULTILINE)
     act = []
-    for results in sorted(basetemp.glob("**/act-results.jsonl")):
+    for results in sorted(tmp.glob("pytest-of-*/pytest-*/**/act-results.jsonl")):
         act = [json.loads(line) for line in results.read_text().splitlines()]
     print(f"  exit {proc.returncode} in {wall:.0f}s: {summary[-1] if summary else '?'}", flush=True)
     return {

@@ -23,14 +23,15 @@ ROOT = Path(__file__).resolve().parents[1]
 pytest_plugins = ("tests.served",)
 
 #: Modules that share one built project (``tests.pipeline.test_dvc_pipeline.build_project``: a
-#: copy of the repo and a first ``dvc repro``, about 80 s): they run in the same pytest-xdist
+#: copy of the repo and a first ``dvc repro``, about 45 s): they run in the same pytest-xdist
 #: worker, or each worker would build its own.
 SHARED_PROJECT = ("test_dvc_pipeline", "test_ct", "test_mlflow_serve")
 #: Modules that share one registry of two served models (``tests/served.py``).
 SHARED_REGISTRY = ("test_service", "test_fuzz", "test_crash")
 #: The longest groups, started first so that neither worker is left with one at the end
-#: (measured in one sequential run: the act chain 465 s, the quick demo 373 s, the project
-#: group about 300 s; everything else is under 60 s a module).
+#: (measured in .ci/run on a quick machine, generator 1.9 s: the act chain 210 s, the quick
+#: demo 203 s, the project group about 150 s; everything else is under 60 s a module;
+#: benchmarks/results/test_suite.md).
 LONGEST_FIRST = ("test_act_chain", "test_demo_quick", "dvc-project")
 
 # Offline and quiet, whatever the caller's environment says.
