@@ -18,13 +18,14 @@ help: ## show this help
 	@echo
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z0-9_-]+:.*## / {printf "  \033[36mmake %-12s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-# The stamp depends on the lock file, so a second `make install` does nothing and a changed
-# lock re-syncs. uv installs the exact pinned set in seconds once its cache is warm.
+# The stamp depends on the lock file (and on this recipe), so a second `make install` does
+# nothing and a changed lock re-syncs. uv installs the exact pinned set in seconds once its cache is warm.
 # --compile-bytecode: uv writes no .pyc files by default, and where PYTHONDONTWRITEBYTECODE is
 # set (these machines set it) Python never writes them either, so every process recompiled
 # sklearn, pandas and MLflow from source: `import mlflow` took 4.0 s instead of 1.6 s, and a
-# small `dvc repro` (seven stage processes) 87 s instead of 47 s (benchmarks/results/test_suite.md).
-$(STAMP): requirements.lock pyproject.toml
+# `dvc repro` of scripts/ci/profile-small.yaml (seven stage processes) 87 s instead of 47 s, on
+# an idle machine whose generator benchmark gave 1.9 s. The whole .ci/run: about half the time.
+$(STAMP): requirements.lock pyproject.toml Makefile
 	@echo ">> creating $(VENV) from requirements.lock"
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
@@ -49,7 +50,7 @@ demo-quick: install ## the same tour on small data (what the tests run)
 # (--no-loadscope-reorder: the longest modules first). TEST_WORKERS=0 runs it in one process.
 TEST_WORKERS ?= 2
 XDIST = $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder)
-test: install ## run the whole test suite (what CI runs; about 7 minutes on 2 cores)
+test: install ## run the test suite (.ci/run adds the act workflows; about 6 min on 2 cores)
 	$(BIN)/python -m pytest $(XDIST)
 
 # The edit-run loop: the tiers that need no server, pipeline or workflow (well under 2 minutes).
