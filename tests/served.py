@@ -30,7 +30,7 @@ from fraudops.schema import FEATURES, TARGET
 
 from benchmarks.serving import kill_tree
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 #: Seconds a served instance may take to load (imports and the model load are slow on 2 cores).
 READY_TIMEOUT = 240.0
 
