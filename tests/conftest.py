@@ -29,9 +29,8 @@ SHARED_PROJECT = ("test_dvc_pipeline", "test_ct", "test_mlflow_serve")
 #: Modules that share one registry of two served models (``tests/served.py``).
 SHARED_REGISTRY = ("test_service", "test_fuzz", "test_crash")
 #: The longest groups, started first so that neither worker is left with one at the end
-#: (measured in .ci/run on a quick machine, generator 1.9 s: the act chain 210 s, the quick
-#: demo 203 s, the project group about 150 s; everything else is under 60 s a module;
-#: benchmarks/results/test_suite.md).
+#: (measured in .ci/run, generator 1.71 s, benchmarks/results/test_suite.md: the act chain
+#: 199 s, the quick demo 190 s, the project group about 120 s; every other test under 25 s).
 LONGEST_FIRST = ("test_act_chain", "test_demo_quick", "dvc-project")
 
 # Offline and quiet, whatever the caller's environment says.

@@ -40,6 +40,9 @@ done < <(grep -ho 'uses: [A-Za-z0-9_.-]*/[A-Za-z0-9_./-]*@[0-9a-f]\{40\}' "$root
 # act copies each job's workspace under $XDG_CACHE_HOME/act (default ~/.cache/act); BentoML
 # refuses to build from a path with a hidden folder in it, so keep it under the state folder.
 export XDG_CACHE_HOME="$state/act-cache"
+# The jobs are a CI run of their own: a caller's pytest options (a --basetemp, say, when this
+# runs inside pytest) must not reach the pytest of ci.yml's tests job, which runs on this host.
+unset PYTEST_ADDOPTS
 cd "$root"
 start=$SECONDS
 status=0

@@ -12,10 +12,10 @@
 # and its wall time to $FRAUDOPS_STATE_DIR/act-results.jsonl (tests/workflows read it).
 #   scripts/ci/act_chain.sh [ci|chain|all]      (default all)
 #
-# Each step has a time limit: five times what it took on a quiet 2-core machine whose generator
-# benchmark (`python -m benchmarks generator`) gave 1.9 s, so a machine twice as slow still has
-# 2.5x headroom (benchmarks/results/test_suite.md). A step that hits its limit is stopped and
-# reported by name ("TIMED OUT"), and the chain goes on to report the rest.
+# Each step has a time limit, at least five times what it took inside .ci/run on a quiet 2-core
+# machine (LIMIT_* below), so a machine twice as slow still has 2.5x headroom. A step that hits
+# its limit is stopped and reported by name ("TIMED OUT"), and the chain goes on to report the
+# rest.
 #
 # FRAUDOPS_CI_TESTS, when set, is passed to ci.yml's `tests` job as the pytest selection instead
 # of the whole unit, data and model tiers: .ci/run sets it, since its own `make test` runs those
@@ -39,10 +39,11 @@ results="$state/act-results.jsonl"
 py="$root/.venv/bin/python"
 failures=0
 
-# Time limits (seconds), at least 5x each step's time in .ci/run on a quick machine (generator
-# 1.9 s, beside the other pytest worker): ci.yml 64 s (108 s with its full tests job, as `make
-# act` runs it), the service start 9-12 s, each 2,000-transaction replay 5-6 s, a monitor run
-# 11-13 s, monitor -> retrain -> cd 88-99 s.
+# Time limits (seconds), at least 5x each step's time inside .ci/run, beside the other pytest
+# worker, on a machine whose generator benchmark gave 1.71 s (`python -m benchmarks test_suite`,
+# benchmarks/results/test_suite.md): ci.yml 72 s (its tests job on two modules; the full tiers,
+# as `make act` runs them, are `make test-fast`'s ~40 s more), the service start 9 s, each
+# 2,000-transaction replay 6 s, a monitor run 11 s, monitor -> retrain -> cd 80 s.
 LIMIT_CI=600 LIMIT_SERVICE=120 LIMIT_TRAFFIC=120 LIMIT_MONITOR=120 LIMIT_CHAIN=540
 
 record() { # name status seconds [limit]

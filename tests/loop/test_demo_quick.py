@@ -20,8 +20,9 @@ from tests.steps import run_steps
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: The tour took 229 s beside the other pytest worker on a quick machine (generator 1.9 s,
-#: benchmarks/results/test_suite.md): 5x that leaves 2.5x headroom on a machine twice as slow.
+#: The tour took 190 s inside .ci/run, beside the other pytest worker, on a machine whose
+#: generator benchmark gave 1.71 s (benchmarks/results/test_suite.md): over 5x that leaves 2.5x
+#: headroom on a machine twice as slow.
 DEMO_TIMEOUT = 1_200
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(DEMO_TIMEOUT + 120)]

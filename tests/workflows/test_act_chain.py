@@ -45,9 +45,6 @@ def chain(tmp_path_factory) -> dict[str, dict]:
     state = tmp_path_factory.mktemp("act") / "state"
     env = {**os.environ, "FRAUDOPS_STATE_DIR": str(state), "FRAUDOPS_CI_TESTS": CI_TESTS}
     env.pop("MLFLOW_TRACKING_URI", None)
-    # The workflows are a CI run of their own: this pytest's options (a --basetemp, say) must not
-    # reach the pytest that ci.yml's tests job runs.
-    env.pop("PYTEST_ADDOPTS", None)
     proc = run_steps(
         [str(ROOT / "scripts/ci/act_chain.sh"), "all"], cwd=ROOT, env=env, timeout=CHAIN_TIMEOUT
     )
