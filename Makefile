@@ -10,6 +10,9 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export BENTOML_DO_NOT_TRACK := true
 export MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR := false
 export DO_NOT_TRACK := 1
+# Idle OpenMP threads (LightGBM, scikit-learn) sleep instead of spinning on a core that another
+# process needs; `?=` keeps a value you set. shared/fraudops/__init__.py has the measured reason.
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: help install lock demo demo-quick test test-fast lint format bench repro serve clean
 
@@ -66,6 +69,8 @@ format: install ## apply ruff formatting and safe fixes
 	$(BIN)/ruff format .
 
 bench: install ## run the benchmarks on full-size data and write results under benchmarks/
+	@command -v wrk >/dev/null || { echo ">> installing wrk (the serving benchmark's load generator)"; \
+	  apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 	$(BIN)/python -m benchmarks
 
 serve: install ## serve the registry's @champion on http://localhost:3000 (BentoML)

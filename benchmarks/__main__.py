@@ -14,6 +14,7 @@ ALL = (
     "model_table",
     "automl_vs_custom",
     "pipeline",
+    "contention",
     "predlog",
     "serving",
     "reliability",

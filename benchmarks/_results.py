@@ -35,21 +35,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def write(name: str, figures: dict[str, Any], markdown: str) -> Path:
+def write(name: str, figures: dict[str, Any], markdown: str, *, where: Path = RESULTS) -> Path:
     """Save a benchmark's figures and its Markdown report under ``benchmarks/results``.
 
     Args:
         name: the benchmark's name (file stem).
         figures: JSON-serialisable results; the machine description is added.
         markdown: the human-readable report, tables first.
+        where: the folder (another one for a run that must not replace the committed results).
 
     Returns:
         The Markdown file's path.
     """
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    where.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "machine": machine(), **_plain(figures)}
-    (RESULTS / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
-    md = RESULTS / f"{name}.md"
+    (where / f"{name}.json").write_text(json.dumps(payload, indent=2) + "\n")
+    md = where / f"{name}.md"
     header = f"<!-- written by `python -m benchmarks {name}`; do not edit by hand -->\n"
     md.write_text(header + markdown.rstrip() + "\n")
     return md

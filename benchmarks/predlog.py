@@ -21,20 +21,26 @@ Files go to ``var/bench/predlog/`` (the disk ``var/predictions.sqlite`` lives on
 
 from __future__ import annotations
 
+import gc
 import os
+import resource
 import shutil
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from fraudops.predlog import WINDOW_COLUMNS, PredictionLog, to_row
 from fraudops.schema import FEATURES
+from fraudops.serving.ids import uuid7_hex
 
 from benchmarks._results import table, write
+from benchmarks.generator import generator_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "var/bench/predlog"
@@ -49,15 +55,30 @@ SCENARIOS = (
     ("paced 2,000/s, 1 record per call, 1 thread", 1, 1, 10_000, 10_000, 2_000.0),
 )
 _COLUMNS = WINDOW_COLUMNS[:-1]
+#: The per-row layout of prediction-log schema 1 (one SQL row of 36 columns per prediction, a
+#: unique index on the id): what the peers store, and what the log stored before schema 2.
+ROW_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS predictions (seq INTEGER PRIMARY KEY, "
+    "transaction_id TEXT NOT NULL UNIQUE, ts REAL, "
+    + ", ".join(f'"{c}" REAL' for c in FEATURES)
+    + ", score REAL, is_fraud INTEGER, threshold REAL, model_version TEXT NOT NULL, latency_ms REAL)",
+    "CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts)",
+)
+#: Full batches: calls of BULK_ROWS rows (a full ``/predict_batch``), BULK_CALLS of them.
+BULK_ROWS, BULK_CALLS = 10_000, 20
+#: The goal for one row of a full batch, in µs of service CPU (issue #13).
+BULK_GOAL_US = 5.0
 
 
 class NaiveLog:
     """The peer: one INSERT and one commit per record, in the caller's thread."""
 
     def __init__(self, path: str) -> None:
-        PredictionLog(f"sqlite:///{path}").start().close()  # the same tables
         self.conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
+        for statement in ROW_SCHEMA:
+            self.conn.execute(statement)
         columns = ", ".join(f'"{c}"' for c in _COLUMNS)
         self.insert = (
             f"INSERT INTO predictions ({columns}) VALUES ({', '.join('?' * len(_COLUMNS))})"
@@ -183,11 +204,120 @@ def run(
     return rows
 
 
+class RowsLog:
+    """The peer for full batches: the schema-1 layout, one ``executemany`` per call.
+
+    What :class:`PredictionLog` did before it stored batches (rows converted with ``tolist`` and
+    ``zip``, one 36-column SQL row per prediction), without its writer thread, so the CPU it
+    takes is what storing the rows costs.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.naive = NaiveLog(path)
+
+    def record_columns(self, ids: list[str], features: np.ndarray, scores: np.ndarray) -> None:
+        n = len(ids)
+        rows = zip(
+            ids,
+            repeat(time.time(), n),
+            *features.T.tolist(),
+            scores.tolist(),
+            (scores >= 0.5).astype(np.int64).tolist(),
+            repeat(0.5, n),
+            repeat("1", n),
+            repeat(2.0, n),
+            strict=True,
+        )
+        conn = self.naive.conn
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany(self.naive.insert, rows)
+        conn.execute("COMMIT")
+
+    def flush(self) -> None:
+        """Nothing to do: each call committed its rows."""
+
+    def close(self) -> None:
+        self.naive.close()
+
+
+class BatchLog:
+    """:class:`PredictionLog` called as the service calls it for a scored batch."""
+
+    def __init__(self, path: str) -> None:
+        self.log = PredictionLog(f"sqlite:///{path}").start()
+
+    def record_columns(self, ids: list[str], features: np.ndarray, scores: np.ndarray) -> None:
+        self.log.record_columns(
+            ids,
+            ts=time.time(),
+            features=features,
+            scores=scores,
+            is_fraud=scores >= 0.5,
+            threshold=0.5,
+            model_version="1",
+            latency_ms=2.0,
+        )
+
+    def flush(self) -> None:
+        self.log.flush()
+
+    def close(self) -> None:
+        self.log.close()
+
+
+def process_cpu() -> float:
+    """CPU seconds of this process, every thread (the writer's too), user and system."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_bulk() -> list[dict]:
+    """Full batches: CPU per row until committed, for each layout and kind of id."""
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(BULK_ROWS, len(FEATURES)))
+    scores = rng.random(BULK_ROWS)
+    rows = []
+    cases = (
+        ("schema-1 rows (peer)", "uuid7", RowsLog),
+        ("schema-1 rows (peer)", "uuid4", RowsLog),
+        ("by batch (PredictionLog)", "uuid7", BatchLog),
+        ("by batch (PredictionLog)", "uuid4", BatchLog),
+    )
+    for layout, kind, make in cases:
+        path = WORK / f"bulk-{make.__name__}-{kind}.sqlite"
+        make_ids = uuid7_hex if kind == "uuid7" else lambda n: [uuid.uuid4().hex for _ in range(n)]
+        batches = [make_ids(BULK_ROWS) for _ in range(BULK_CALLS)]
+        log = make(str(path))
+        gc.collect()
+        cpu, start = process_cpu(), time.perf_counter()
+        for ids in batches:
+            log.record_columns(ids, features, scores)
+        log.flush()
+        cpu, wall = process_cpu() - cpu, time.perf_counter() - start
+        log.close()
+        total = BULK_ROWS * BULK_CALLS
+        stored = count_rows(path)
+        assert stored == total, f"{layout}, {kind}: {stored} rows stored for {total} recorded"
+        rows.append(
+            {
+                "layout": layout,
+                "ids": kind,
+                "rows": total,
+                "cpu_us_per_row": 1e6 * cpu / total,
+                "rows_per_s": total / wall,
+            }
+        )
+        print(f"full batches  {layout:26s} {kind}  {1e6 * cpu / total:6.2f} us CPU/row", flush=True)
+    return rows
+
+
 def main() -> None:
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     load_before = os.getloadavg()[0]
+    generator = generator_seconds()
     rows = [r for scenario in SCENARIOS for r in run(*scenario)]
+    bulk = run_bulk()
     load_after = os.getloadavg()[0]
     shutil.rmtree(WORK, ignore_errors=True)
 
@@ -217,9 +347,35 @@ def main() -> None:
         }
         for r in rows
     ]
+    bulk_shown = [
+        {
+            **r,
+            "cpu_us_per_row": f"{r['cpu_us_per_row']:.2f}",
+            "rows_per_s": f"{r['rows_per_s']:,.0f}",
+            "goal": "met" if r["cpu_us_per_row"] <= BULK_GOAL_US else "missed",
+        }
+        for r in bulk
+    ]
+    ours = next(r for r in bulk if r["layout"].startswith("by batch") and r["ids"] == "uuid7")
+    peer = next(r for r in bulk if r["layout"].startswith("schema-1") and r["ids"] == "uuid7")
     markdown = f"""# Prediction log: batching writer vs one commit per record
 
 {table(shown, columns)}
+
+## Full batches: service CPU per logged row
+
+{BULK_CALLS} calls of {BULK_ROWS:,} rows (a full `/predict_batch` each), as the service makes them
+(`record_columns`), until committed. `cpu_us_per_row`: CPU of the whole process (the caller and
+the writer thread, user and system) divided by the rows. Goal: at most {BULK_GOAL_US:g} µs a row.
+
+{table(bulk_shown, ["layout", "ids", "rows", "cpu_us_per_row", "rows_per_s", "goal"])}
+
+Stored by batch, a row costs {ours["cpu_us_per_row"]:.2f} µs against {peer["cpu_us_per_row"]:.2f} µs for
+one 36-column SQL row per prediction ({peer["cpu_us_per_row"] / ours["cpu_us_per_row"]:.1f}x). `uuid7`:
+the time-ordered ids the service generates (`fraudops.serving.ids`); `uuid4`: random ids, as a
+client may send, whose inserts land on random pages of the id index (each commit then writes
+every page it touched). Generator figure of this run: {generator:.2f} s
+(`python -m benchmarks generator`, the fraudops row).
 
 Every run stored exactly the records it recorded (checked by counting the rows).
 `records_per_s`: records / time until the last one is committed (for the paced run, the pace). `call_*_us`: the time of one
@@ -240,6 +396,9 @@ Reproduce: `python -m benchmarks predlog`.
         "batch_size": 500,
         "flush_interval": 0.2,
         "load_average": [load_before, load_after],
+        "bulk": bulk,
+        "bulk_goal_us": BULK_GOAL_US,
+        "generator_seconds": generator,
     }
     print(write("predlog", figures, markdown))
 

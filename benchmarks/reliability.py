@@ -39,15 +39,17 @@ from typing import Any
 import httpx
 
 from benchmarks._results import table
-from benchmarks.serving import (
+from benchmarks._servers import (
     OtherLoad,
-    _bentoml,
-    _records,
+    bentoml_server,
     closed_loop,
     kill_tree,
     run_and_write,
     train_champion,
     use_state,
+)
+from benchmarks._servers import (
+    records as as_records,
 )
 
 P99_TARGET_MS = 20.0
@@ -138,14 +140,14 @@ def run(state: Path) -> dict[str, Any]:
     load_before = os.getloadavg()[0]
     other = OtherLoad()
     champion = train_champion(rows=TRAIN_ROWS)
-    records = _records(champion.pop("X").head(2000))
+    records = as_records(champion.pop("X").head(2000))
     print(f"champion version {champion['version']} in {champion['seconds']:.0f}s", flush=True)
     figures: dict[str, Any] = {"champion": champion, "p99_target_ms": P99_TARGET_MS}
 
     # 1-3: one server, one log.
     log_a = state / "sustain.sqlite"
     env = {**os.environ, "FRAUDOPS_PREDICTION_LOG": f"sqlite:///{log_a}"}
-    server = _bentoml(env, True, state / "sustain.log")
+    server = bentoml_server(env, state / "sustain.log", FRAUDOPS_BATCHING="on")
     calibration = []
     for clients in CALIBRATION_CLIENTS:
         cell, _ = load_with_ids(server.url, records, f"cal{clients}", clients, CALIBRATION_SECONDS)
@@ -183,7 +185,7 @@ def run(state: Path) -> dict[str, Any]:
     # 4: SIGKILL, then restart on the same log.
     log_b = state / "crash.sqlite"
     env_b = {**os.environ, "FRAUDOPS_PREDICTION_LOG": f"sqlite:///{log_b}"}
-    server = _bentoml(env_b, True, state / "crash.log")
+    server = bentoml_server(env_b, state / "crash.log", FRAUDOPS_BATCHING="on")
     sender = signal_later(server.process, signal.SIGKILL, SIGNAL_AFTER)
     crash, ok_crash = load_with_ids(server.url, records, "crash", clients, CRASH_LOAD_SECONDS)
     sender.join()
@@ -191,7 +193,7 @@ def run(state: Path) -> dict[str, Any]:
     crash_integrity = integrity(log_b)
     logged_crash = logged_ids(log_b, "crash")
     lost = sorted(ok_crash - logged_crash)
-    restarted = _bentoml(env_b, True, state / "restart.log")
+    restarted = bentoml_server(env_b, state / "restart.log", FRAUDOPS_BATCHING="on")
     try:
         with httpx.Client(base_url=restarted.url, timeout=30) as http:
             after = http.post("/predict", content=bodies_with_ids(records, "after")(0),

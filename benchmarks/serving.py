@@ -1,41 +1,36 @@
-"""Serving benchmark: the BentoML service against its floor and against ``mlflow models serve``.
+"""Serving benchmark: the fast scorer and the BentoML service against the pipeline and ``mlflow models serve``.
 
-One run, one load generator, one model, side by side:
+One run, one model version, one real-sample transaction, side by side:
 
-- **floor**: ``predict_proba`` on one transaction in process (what any server adds cost to);
-- **bentoml batching on** / **off**: ``fraudops serve`` (``FRAUDOPS_BATCHING=1|0``) with
-  validation, the prediction log and the Prometheus metrics all on, one worker;
-- **mlflow serve**: ``mlflow models serve -m models:/fraud-detector@champion --env-manager local``
-  (one uvicorn worker), the same registry version.
+- **in process**: the fast scorer (:mod:`fraudops.serving.scorer`) and the registered pipeline,
+  one transaction per call and batches of 1,000 and 10,000 rows, for a HistGradientBoosting and
+  a LightGBM model (both the model factory's defaults, trained on full-size synthetic data);
+- **BentoML** (``fraudops serve``, one worker, validation, the prediction log and the metrics
+  on) with the fast scorer on the event loop (the default), the fast scorer behind the
+  micro-batcher (``FRAUDOPS_BATCHING=on``), and the pipeline (``FRAUDOPS_FAST_SCORER=0``) with and
+  without micro-batching;
+- **``mlflow models serve``** of the same registry version (one uvicorn worker).
 
-The load generator is one asyncio ``httpx`` client in this process with N closed-loop clients
-(each sends its next transaction when the previous answer arrives), measuring latency
-p50/p95/p99 and throughput at 1, 8 and 32 clients; then the batch endpoint's transactions per
-second. The model is the Level 1 custom trainer's kind (HistGradientBoosting, class weights,
-200 iterations) trained on full-size synthetic data (284,807 rows) and promoted in a scratch
-registry, so the benchmark never touches ``var/``.
+The load generator is ``wrk`` (Debian's package, :data:`WRK_SCRIPT` in Lua): compiled, it needs
+a fraction of the CPU per request that a Python client does, which matters because client and
+server share the machine's two cores. Its CPU share is measured and reported with each cell.
+``POST /predict`` at 1, 8 and 32 connections; ``POST /predict_batch`` with 1,000 and 10,000 rows
+as records and as columns (one connection); ``POST /feedback_batch`` with 10,000 labels.
+Every cell checks that every answered row reached the prediction log.
 
-The load generator shares the machine's two cores with the server: every figure includes that
-contention (the client's own CPU per request shows up as server latency when both compete).
-
-Run: ``python -m benchmarks serving`` (about 10 minutes); ``FRAUDOPS_BENCH_SECONDS`` sets the
-seconds measured per cell (default 10).
+Run: ``python -m benchmarks serving`` (about 10 minutes; ``FRAUDOPS_BENCH_SECONDS`` sets the
+seconds per cell, default 10). ``FRAUDOPS_BENCH_ROWS`` trains on fewer rows (a quick check; the
+committed results are full size).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import os
-import signal
-import socket
+import shutil
+import sqlite3
 import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import Callable, Sequence
-from itertools import count
 from pathlib import Path
 from typing import Any
 
@@ -43,486 +38,468 @@ import httpx
 import numpy as np
 import pandas as pd
 
-from benchmarks._results import table, write
+from benchmarks._results import table
+from benchmarks._servers import (
+    SECONDS,
+    WARMUP_SECONDS,
+    OtherLoad,
+    Server,
+    bentoml_server,
+    mlflow_server,
+    run_and_write,
+    train_champion,
+    use_state,
+)
 
-ROOT = Path(__file__).resolve().parents[1]
-CLIENTS = (1, 8, 32)
+CONNECTIONS = (1, 8, 32)
 BATCH_SIZES = (1_000, 10_000)
-SECONDS = float(os.environ.get("FRAUDOPS_BENCH_SECONDS", "10"))
-WARMUP_SECONDS = 2.0
-READY_TIMEOUT = 300.0
+FEEDBACK_ROWS = 10_000
+ROWS = int(os.environ["FRAUDOPS_BENCH_ROWS"]) if os.environ.get("FRAUDOPS_BENCH_ROWS") else None
+
+#: wrk's Lua script: POST the body in $WRK_BODY; at the end print the figures as one JSON line.
+WRK_SCRIPT = r"""
+local f = assert(io.open(os.getenv("WRK_BODY"), "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "application/json"
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    '{"requests": %d, "duration_us": %d, "bytes": %d, "connect": %d, "read": %d, ' ..
+    '"write": %d, "status": %d, "timeout": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"p999_us": %d, "max_us": %d, "mean_us": %.1f}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status,
+    e.timeout, latency:percentile(50), latency:percentile(90), latency:percentile(99),
+    latency:percentile(99.9), latency.max, latency.mean))
+end
+"""
+
+# -- goals (issue #13) ---------------------------------------------------------------------------
+
+GOALS = {
+    "in_process_p50_us": 50.0,
+    "predict_rps_at_8": 1_000.0,
+    "predict_p99_ms_at_8": 15.0,
+    "predict_vs_mlflow_at_8": 8.0,
+    "batch_columnar_rows_per_s": 100_000.0,
+    "batch_records_rows_per_s": 50_000.0,
+    "feedback_labels_per_s": 20_000.0,
+}
 
 
-# -- the machine ---------------------------------------------------------------------------------
+# -- in process ---------------------------------------------------------------------------------
 
 
-class OtherLoad:
-    """CPU time that processes outside this benchmark used while it ran.
-
-    The load average counts the benchmark's own server and client too; this does not. It is the
-    machine's busy CPU time minus this process's and its (reaped) children's, whose workers are
-    counted when the servers exit. Start it before any server starts; read it after all stopped.
-    """
-
-    def __init__(self) -> None:
-        self._start = (self._busy(), self._ours(), time.monotonic())
-
-    @staticmethod
-    def _busy() -> float:
-        import psutil
-
-        t = psutil.cpu_times()
-        return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
-
-    @staticmethod
-    def _ours() -> float:
-        t = os.times()
-        return t.user + t.system + t.children_user + t.children_system
-
-    def figures(self) -> dict[str, float]:
-        busy, ours, start = self._start
-        wall = time.monotonic() - start
-        other = max(0.0, (self._busy() - busy) - (self._ours() - ours))
-        return {"wall_s": wall, "other_cpu_s": other, "other_cores": other / wall}
-
-
-# -- the model ---------------------------------------------------------------------------------
-
-
-def train_champion(rows: int | None = None) -> dict[str, Any]:
-    """Train on synthetic data (full size by default), register, promote; return what was
-    registered. Scoring cost depends on the model (200 trees of 15 leaves), not on ``rows``."""
-    import mlflow
-    from fraudops import registry, tracking
-    from fraudops.data import generate
-    from fraudops.models import make_model
-    from fraudops.schema import FEATURES, FULL_ROWS
-    from fraudops.split import time_split, xy
-    from fraudops.thresholds import choose_threshold
-
-    start = time.perf_counter()
-    split = time_split(generate(rows=rows or FULL_ROWS, seed=0))
-    X, y = xy(split.train)
-    model = make_model("hist_gb", "class_weight", seed=0).fit(X, y)
-    Xv, yv = xy(split.valid)
-    threshold = choose_threshold(yv, model.predict_proba(Xv)[:, 1], strategy="min_precision")
-    tracking.setup("benchmark-serving")
-    with mlflow.start_run():
-        info = tracking.log_model(model, X_example=X)
-    version = registry.register(info.model_uri, tags={"threshold": threshold})
-    registry.promote(version, reason="serving benchmark")
-    return {
-        "version": version,
-        "threshold": threshold,
-        "train_rows": len(X),
-        "seconds": time.perf_counter() - start,
-        "X": split.test[list(FEATURES)],
-    }
-
-
-# -- the load generator --------------------------------------------------------------------------
-
-
-def _percentiles(latencies_s: list[float]) -> dict[str, float]:
-    ms = np.asarray(latencies_s) * 1000.0
-    return {
-        "p50_ms": float(np.percentile(ms, 50)),
-        "p95_ms": float(np.percentile(ms, 95)),
-        "p99_ms": float(np.percentile(ms, 99)),
-    }
-
-
-async def closed_loop(
-    url: str,
-    payloads: Sequence[bytes] | Callable[[int], bytes],
-    clients: int,
-    seconds: float,
-    ok: Callable[[httpx.Response], bool],
-    *,
-    warmup: float = WARMUP_SECONDS,
-    successes: list[int] | None = None,
-) -> dict[str, Any]:
-    """``clients`` concurrent closed-loop clients for ``seconds`` after ``warmup`` seconds.
-
-    Args:
-        payloads: request bodies, cycled; or ``payloads(i)``, the body of the ``i``-th request
-            (numbered across all clients and the warm-up, so ids built from ``i`` are unique).
-        successes: if given, the numbers ``i`` of the measured requests that succeeded are
-            appended (the reliability benchmark checks each of them was logged).
-
-    A client whose connection fails stops (the crash benchmarks kill the server under load);
-    its failure counts as an error.
-    """
-    latencies: list[float] = []
-    errors = transport_errors = 0
-    first_error: str | None = None
-    numbers = count()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    headers = {"content-type": "application/json"}
-    body = payloads if callable(payloads) else lambda i: payloads[i % len(payloads)]
-    async with httpx.AsyncClient(limits=limits, timeout=60) as http:
-
-        async def client(until: float, record: bool) -> None:
-            nonlocal errors, transport_errors, first_error
-            while time.perf_counter() < until:
-                i = next(numbers)
-                t0 = time.perf_counter()
-                try:
-                    answer = await http.post(url, content=body(i), headers=headers)
-                except httpx.TransportError as exc:
-                    errors += record
-                    transport_errors += record
-                    first_error = first_error or repr(exc)
-                    return
-                elapsed = time.perf_counter() - t0
-                if not record:
-                    continue
-                if ok(answer):
-                    latencies.append(elapsed)
-                    if successes is not None:
-                        successes.append(i)
-                else:
-                    errors += 1
-                    first_error = first_error or f"{answer.status_code} {answer.text[:300]}"
-
-        if warmup > 0:
-            warm_until = time.perf_counter() + warmup
-            await asyncio.gather(*(client(warm_until, False) for _ in range(clients)))
-        start = time.perf_counter()
-        await asyncio.gather(*(client(start + seconds, True) for _ in range(clients)))
-        elapsed = time.perf_counter() - start
-    return {
-        "clients": clients,
-        "seconds": elapsed,
-        "requests": len(latencies),
-        "errors": errors,
-        "transport_errors": transport_errors,
-        "first_error": first_error,
-        "throughput_rps": len(latencies) / elapsed,
-        **_percentiles(latencies or [float("nan")]),
-    }
-
-
-def _batch_rate(url: str, payload: bytes, rows: int, ok: Callable[[httpx.Response], bool]) -> dict:
-    """Transactions per second of one client posting ``rows``-row batches back to back."""
-    with httpx.Client(timeout=300) as http:
-        headers = {"content-type": "application/json"}
-        for _ in range(2):  # warm-up
-            http.post(url, content=payload, headers=headers)
-        calls, errors, start = 0, 0, time.perf_counter()
-        latencies = []
-        while calls < 3 or time.perf_counter() - start < SECONDS:
-            t0 = time.perf_counter()
-            answer = http.post(url, content=payload, headers=headers)
-            latencies.append(time.perf_counter() - t0)
-            calls += 1
-            errors += not ok(answer)
-        elapsed = time.perf_counter() - start
-    return {
-        "batch_rows": rows,
-        "calls": calls,
-        "errors": errors,
-        "tx_per_s": rows * calls / elapsed,
-        "median_call_ms": float(np.median(latencies) * 1000),
-    }
-
-
-# -- servers ------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def kill_tree(pid: int) -> int:
-    """``SIGKILL`` a process and all its descendants at once; returns how many were killed.
-
-    Not ``killpg``: BentoML's process manager (circus) starts each worker in a session of its
-    own, so killing the server's process group leaves the worker, the process that holds the
-    prediction log, running as an orphan. A crash of the worker is what this must simulate.
-    """
-    import psutil
-
-    root = psutil.Process(pid)
-    processes = [*root.children(recursive=True), root]
-    for process in processes:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(processes, timeout=10)
-    return len(processes)
-
-
-class Server:
-    """A server process in its own process group, ready once ``ready_path`` answers 200."""
-
-    def __init__(self, cmd: list[str], env: dict[str, str], port: int, ready_path: str, log: Path):
-        self.url = f"http://127.0.0.1:{port}"
-        self._log = log
-        with open(log, "wb") as out:
-            self.process = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
-        deadline = time.monotonic() + READY_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{cmd[:4]} exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(self.url + ready_path, timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise RuntimeError(
-            f"{cmd[:4]} not ready after {READY_TIMEOUT}s:\n{log.read_text()[-3000:]}"
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(60)
-            except subprocess.TimeoutExpired:
-                kill_tree(self.process.pid)
-
-
-def _bentoml(env: dict[str, str], batching: bool, log: Path) -> Server:
-    port = _free_port()
-    cmd = [sys.executable, "-m", "fraudops.cli", "serve", "--port", str(port)]
-    env = {**env, "FRAUDOPS_BATCHING": "1" if batching else "0"}
-    return Server(cmd, env, port, "/readyz", log)
-
-
-def _mlflow(env: dict[str, str], log: Path) -> Server:
-    port = _free_port()
-    cmd = [
-        str(Path(sys.executable).parent / "mlflow"),
-        "models", "serve", "-m", "models:/fraud-detector@champion",
-        "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port),
-    ]  # fmt: skip
-    # mlflow starts `uvicorn` by name: the virtualenv's bin/ must be on PATH.
-    env = {**env, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"}
-    # One OpenMP/BLAS thread, as the BentoML service scores (FRAUDOPS_SCORING_THREADS=1): the
-    # comparison is between serving stacks, not thread settings.
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    return Server(cmd, env, port, "/ping", log)
-
-
-# -- payloads --------------------------------------------------------------------------------------
-
-
-def _records(X: pd.DataFrame) -> list[dict[str, float]]:
-    from fraudops.schema import FEATURES
-
-    return [dict(zip(FEATURES, map(float, row), strict=True)) for row in X.to_numpy()]
-
-
-def _mlflow_body(rows: list[dict[str, float]]) -> bytes:
-    from fraudops.schema import FEATURES
-
-    data = [[r[f] for f in FEATURES] for r in rows]
-    return json.dumps({"dataframe_split": {"columns": list(FEATURES), "data": data}}).encode()
-
-
-def _floor(model: Any, X: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """In-process predict_proba: one transaction at a time, and whole batches (one OpenMP
-    thread, as the service scores)."""
+def in_process(model: Any, threshold: float, X: np.ndarray, label: str) -> list[dict[str, Any]]:
+    """Per-call latency of one transaction and rows/s of batches: fast scorer and pipeline."""
+    from fraudops.serving.scorer import PipelineScorer, scorer_for
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1):
-        return _floor_measure(model, X)
+    fast, parity, fallback = scorer_for(model, threshold)
+    if fallback is not None:
+        raise RuntimeError(f"{label}: no fast scorer ({fallback})")
+    out = []
+    with threadpool_limits(limits=1):  # as the service scores (FRAUDOPS_SCORING_THREADS=1)
+        for name, scorer in (
+            (f"fast scorer ({fast.path})", fast),
+            ("pipeline", PipelineScorer(model)),
+        ):
+            one = X[:1]
+            for _ in range(50):
+                scorer.score(one)
+            times = []
+            deadline = time.perf_counter() + min(SECONDS, 5.0)
+            while time.perf_counter() < deadline or len(times) < 200:
+                t0 = time.perf_counter()
+                scorer.score(X[len(times) % 500 : len(times) % 500 + 1])
+                times.append(time.perf_counter() - t0)
+            us = np.asarray(times) * 1e6
+            row = {
+                "model": label,
+                "scorer": name,
+                "calls": len(times),
+                "p50_us": float(np.percentile(us, 50)),
+                "p99_us": float(np.percentile(us, 99)),
+            }
+            for size in BATCH_SIZES:
+                rows = X[:size]
+                t0, calls = time.perf_counter(), 0
+                while calls < 3 or time.perf_counter() - t0 < 2.0:
+                    scorer.score(rows)
+                    calls += 1
+                row[f"rows_per_s_{size}"] = size * calls / (time.perf_counter() - t0)
+            out.append(row)
+            print(
+                f"  {label}, {name}: p50 {row['p50_us']:.1f} us, "
+                f"{row['rows_per_s_10000']:,.0f} rows/s at 10,000",
+                flush=True,
+            )
+    out[0]["parity_max_abs_diff"] = parity.max_abs_diff
+    return out
 
 
-def _floor_measure(model: Any, X: pd.DataFrame) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    rows = [X.iloc[[i]] for i in range(min(len(X), 500))]
-    for r in rows[:20]:
-        model.predict_proba(r)
-    latencies = []
-    start = time.perf_counter()
-    i = 0
-    while time.perf_counter() - start < SECONDS:
-        t0 = time.perf_counter()
-        model.predict_proba(rows[i % len(rows)])
-        latencies.append(time.perf_counter() - t0)
-        i += 1
-    single = {
-        "clients": 1,
-        "requests": len(latencies),
-        "errors": 0,
-        "throughput_rps": len(latencies) / (time.perf_counter() - start),
-        **_percentiles(latencies),
-    }
-    batches = []
-    for size in BATCH_SIZES:
-        frame = X.iloc[:size]
-        t0, calls = time.perf_counter(), 0
-        while calls < 3 or time.perf_counter() - t0 < 3:
-            model.predict_proba(frame)
-            calls += 1
-        batches.append({"batch_rows": size, "tx_per_s": size * calls / (time.perf_counter() - t0)})
-    return single, batches
+# -- wrk ----------------------------------------------------------------------------------------------
 
 
-def use_state(state: Path) -> None:
-    """Point MLflow, BentoML and the service at the scratch state folder ``state``, offline."""
-    os.environ.update(
-        FRAUDOPS_STATE_DIR=str(state),
-        MLFLOW_TRACKING_URI=f"sqlite:///{state / 'mlflow.db'}",
-        BENTOML_HOME=str(state / "bentoml"),
-        BENTOML_DO_NOT_TRACK="true",
-        MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false",
+def wrk(url: str, body: bytes, connections: int, seconds: float, scratch: Path) -> dict[str, Any]:
+    """One wrk run; its figures, and the CPU the client used (cores, averaged over the run)."""
+    script, payload = scratch / "post.lua", scratch / "body.json"
+    script.write_text(WRK_SCRIPT)
+    payload.write_bytes(body)
+    threads = min(connections, 2)
+    before = os.times()
+    started = time.perf_counter()
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "30s",
+         "-s", str(script), url],
+        env={**os.environ, "WRK_BODY": str(payload)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )  # fmt: skip
+    wall = time.perf_counter() - started
+    after = os.times()
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    client_cpu = (after.children_user - before.children_user) + (
+        after.children_system - before.children_system
     )
+    errors = sum(figures[k] for k in ("connect", "read", "write", "status", "timeout"))
+    seconds_run = figures["duration_us"] / 1e6
+    return {
+        "connections": connections,
+        "requests": figures["requests"],
+        "errors": errors,
+        "throughput_rps": figures["requests"] / seconds_run,
+        "p50_ms": figures["p50_us"] / 1000,
+        "p99_ms": figures["p99_us"] / 1000,
+        "max_ms": figures["max_us"] / 1000,
+        "client_cores": client_cpu / wall,
+    }
+
+
+def server_cpu(server: Server) -> float:
+    """CPU seconds used so far by the server and its workers."""
+    import psutil
+
+    root = psutil.Process(server.process.pid)
+    total = 0.0
+    for p in (root, *root.children(recursive=True)):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def measured(
+    server: Server, path: str, body: bytes, connections: int, scratch: Path
+) -> dict[str, Any]:
+    """A warm-up, then one measured wrk run; adds the server's CPU per request and the number
+    of requests answered 200 in both runs (``answered``: what the prediction log must hold)."""
+    warm = wrk(server.url + path, body, connections, WARMUP_SECONDS, scratch)
+    cpu0 = server_cpu(server)
+    cell = wrk(server.url + path, body, connections, SECONDS, scratch)
+    cell["server_cpu_ms_per_request"] = (
+        (server_cpu(server) - cpu0) * 1000 / max(cell["requests"], 1)
+    )
+    cell["answered"] = warm["requests"] - warm["errors"] + cell["requests"] - cell["errors"]
+    return cell
+
+
+# -- bodies -------------------------------------------------------------------------------------
+
+
+def transaction(X: pd.DataFrame) -> tuple[dict[str, float], str]:
+    """One genuine legitimate transaction of the real sample (generated if it is absent)."""
+    from fraudops.schema import FEATURES
+
+    from benchmarks._real import REAL_SAMPLE
+
+    if REAL_SAMPLE.exists():
+        real = pd.read_csv(REAL_SAMPLE)
+        row = real[real["Class"] == 0].iloc[0]
+        return {
+            f: float(row[f]) for f in FEATURES
+        }, f"the first legitimate row of {REAL_SAMPLE.name}"
+    return {f: float(X.iloc[0][f]) for f in FEATURES}, "a generated row (real sample absent)"
+
+
+def batch_bodies(X: pd.DataFrame, size: int) -> dict[str, bytes]:
+    from fraudops.schema import FEATURES
+
+    rows = X.iloc[np.arange(size) % len(X)]
+    columns = {f: rows[f].astype(float).tolist() for f in FEATURES}
+    records = [
+        dict(zip(FEATURES, map(float, r), strict=True)) for r in rows[list(FEATURES)].to_numpy()
+    ]
+    return {
+        "records": json.dumps({"transactions": records}).encode(),
+        "columns": json.dumps({"columns": columns}).encode(),
+        "mlflow": json.dumps(
+            {
+                "dataframe_split": {
+                    "columns": list(FEATURES),
+                    "data": rows[list(FEATURES)].to_numpy().tolist(),
+                }
+            }
+        ).encode(),
+    }
+
+
+def mlflow_single(tx: dict[str, float]) -> bytes:
+    from fraudops.schema import FEATURES
+
+    return json.dumps(
+        {"dataframe_split": {"columns": list(FEATURES), "data": [[tx[f] for f in FEATURES]]}}
+    ).encode()
+
+
+def logged_rows(log: Path) -> int:
+    with sqlite3.connect(log) as conn:
+        return conn.execute("SELECT count(*) FROM predictions").fetchone()[0]
+
+
+def feedback_rate(server: Server, X: pd.DataFrame, rounds: int = 3) -> dict[str, Any]:
+    """Labels per second of ``POST /feedback_batch`` with 10,000 fresh ids per call."""
+    from fraudops.schema import FEATURES
+
+    rows = X.iloc[np.arange(FEEDBACK_ROWS) % len(X)]
+    columns = {f: rows[f].astype(float).tolist() for f in FEATURES}
+    rates, statuses = [], {}
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        for r in range(rounds):
+            ids = [f"fb{r}-{i}" for i in range(FEEDBACK_ROWS)]
+            scored = http.post("/predict_batch", json={"columns": columns, "transaction_ids": ids})
+            scored.raise_for_status()
+            labels = json.dumps(
+                {
+                    "feedback": [
+                        {"transaction_id": t, "is_fraud": i % 50 == 0} for i, t in enumerate(ids)
+                    ]
+                }
+            ).encode()
+            time.sleep(0.5)  # let the writer store the scored rows first
+            t0 = time.perf_counter()
+            answer = http.post(
+                "/feedback_batch", content=labels, headers={"content-type": "application/json"}
+            )
+            elapsed = time.perf_counter() - t0
+            answer.raise_for_status()
+            statuses = answer.json()["counts"]
+            rates.append(FEEDBACK_ROWS / elapsed)
+    return {
+        "labels_per_call": FEEDBACK_ROWS,
+        "calls": rounds,
+        "labels_per_s": float(np.median(rates)),
+        "last_counts": statuses,
+    }
 
 
 # -- the run ------------------------------------------------------------------------------------------
 
 
 def run(state: Path) -> dict[str, Any]:
-    """Train, then measure every server; returns the figures."""
+    """Train two models, measure in process, then every server; returns the figures."""
     from fraudops import registry
 
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk (make bench installs it)")
     use_state(state)
     load_before = os.getloadavg()[0]
     other = OtherLoad()
-    print("training the champion on full-size data...", flush=True)
-    champion = train_champion()
+    print("training a LightGBM model and the HistGradientBoosting champion...", flush=True)
+    lgbm = train_champion(ROWS, "lightgbm", promote=False)
+    champion = train_champion(ROWS, "hist_gb")
     X = champion.pop("X").reset_index(drop=True)
-    print(f"  version {champion['version']} in {champion['seconds']:.0f}s", flush=True)
-    records = _records(X.head(2000))
-    env = {**os.environ, "FRAUDOPS_PREDICTION_LOG": f"sqlite:///{state / 'predictions.sqlite'}"}
+    lgbm.pop("X")
+    Xn = X.to_numpy()
+    inproc = in_process(
+        registry.load_model(champion["version"]), champion["threshold"], Xn, "HistGradientBoosting"
+    )
+    inproc += in_process(registry.load_model(lgbm["version"]), lgbm["threshold"], Xn, "LightGBM")
 
-    latency: list[dict[str, Any]] = []
-    batch: list[dict[str, Any]] = []
-    single, floor_batches = _floor(registry.load_model(champion["version"]), X)
-    latency.append({"server": "in-process predict_proba (floor)", **single})
-    batch += [{"server": "in-process predict_proba (floor)", **b} for b in floor_batches]
-    print(f"  floor: {single['p50_ms']:.2f} ms per transaction", flush=True)
-
-    bento_single = [json.dumps(r).encode() for r in records]
-    mlflow_single = [_mlflow_body([r]) for r in records]
-    bento_ok = lambda a: a.status_code == 200  # noqa: E731
-    mlflow_ok = lambda a: a.status_code == 200  # noqa: E731
-    configs = [
-        ("bentoml, batching on", lambda: _bentoml(env, True, state / "bento-on.log"), "/predict",
-         bento_single, bento_ok, True),
-        ("bentoml, batching off", lambda: _bentoml(env, False, state / "bento-off.log"), "/predict",
-         bento_single, bento_ok, False),
-        ("mlflow models serve", lambda: _mlflow(env, state / "mlflow.log"), "/invocations",
-         mlflow_single, mlflow_ok, True),
-    ]  # fmt: skip
-    for name, start, path, payloads, ok, with_batches in configs:
+    tx, tx_source = transaction(X)
+    single = json.dumps(tx).encode()
+    bodies = {size: batch_bodies(X, size) for size in BATCH_SIZES}
+    scratch = state / "wrk"
+    scratch.mkdir()
+    env = dict(os.environ)
+    servers = [
+        ("bentoml, fast scorer on the event loop", {}),
+        ("bentoml, fast scorer + micro-batcher", {"FRAUDOPS_BATCHING": "on"}),
+        ("bentoml, pipeline + micro-batcher", {"FRAUDOPS_FAST_SCORER": "0"}),
+        ("bentoml, pipeline alone", {"FRAUDOPS_FAST_SCORER": "0", "FRAUDOPS_BATCHING": "off"}),
+        ("mlflow models serve", None),
+    ]
+    single_cells: list[dict[str, Any]] = []
+    batch_cells: list[dict[str, Any]] = []
+    logging: list[dict[str, Any]] = []
+    feedback: dict[str, Any] = {}
+    for i, (name, settings) in enumerate(servers):
         print(f"{name}: starting...", flush=True)
-        server = start()
+        log = state / f"predictions-{i}.sqlite"
+        if settings is None:
+            server, path, body = (
+                mlflow_server(env, state / "mlflow.log"),
+                "/invocations",
+                mlflow_single(tx),
+            )
+        else:
+            server = bentoml_server(
+                env,
+                state / f"bento-{i}.log",
+                FRAUDOPS_PREDICTION_LOG=f"sqlite:///{log}",
+                **settings,
+            )
+            path, body = "/predict", single
+        answered = 0  # rows answered 200: each must be in the prediction log
         try:
-            for clients in CLIENTS:
-                cell = asyncio.run(closed_loop(server.url + path, payloads, clients, SECONDS, ok))
-                latency.append({"server": name, **cell})
+            if settings is not None:
+                info = httpx.get(server.url + "/model").json()
+                print(f"  scorer: {info['scorer']['path']}", flush=True)
+            for connections in CONNECTIONS:
+                cell = measured(server, path, body, connections, scratch)
+                single_cells.append({"server": name, **cell})
+                answered += cell.pop("answered")
                 print(
-                    f"  {clients:>2} clients: {cell['throughput_rps']:7.0f} req/s  "
-                    f"p50 {cell['p50_ms']:6.1f}  p95 {cell['p95_ms']:6.1f}  "
-                    f"p99 {cell['p99_ms']:6.1f} ms  errors {cell['errors']}",
+                    f"  {connections:>2} conn: {cell['throughput_rps']:7.0f} req/s  "
+                    f"p50 {cell['p50_ms']:6.2f}  p99 {cell['p99_ms']:6.2f} ms  "
+                    f"errors {cell['errors']}  client {cell['client_cores']:.2f} cores  "
+                    f"server {cell['server_cpu_ms_per_request']:.2f} ms CPU/req",
                     flush=True,
                 )
-            if with_batches:
+            if i == 0 or settings is None:
                 for size in BATCH_SIZES:
-                    rows = [records[i % len(records)] for i in range(size)]
-                    if path == "/predict":
-                        url, body = (
-                            server.url + "/predict_batch",
-                            json.dumps({"transactions": rows}).encode(),
+                    formats = ("mlflow",) if settings is None else ("records", "columns")
+                    for fmt in formats:
+                        url_path = path if settings is None else "/predict_batch"
+                        cell = measured(server, url_path, bodies[size][fmt], 1, scratch)
+                        cell.update(
+                            batch_rows=size,
+                            body=fmt,
+                            rows_per_s=cell["throughput_rps"] * size,
+                            median_call_ms=cell["p50_ms"],
                         )
-                    else:
-                        url, body = server.url + path, _mlflow_body(rows)
-                    cell = _batch_rate(url, body, size, ok)
-                    batch.append({"server": name, **cell})
-                    print(f"  batch of {size}: {cell['tx_per_s']:,.0f} tx/s", flush=True)
+                        batch_cells.append({"server": name, **cell})
+                        answered += cell.pop("answered") * size
+                        print(
+                            f"  batch {size:>6} {fmt:>7}: {cell['rows_per_s']:10,.0f} rows/s "
+                            f"(p50 {cell['p50_ms']:.0f} ms, errors {cell['errors']})",
+                            flush=True,
+                        )
+            if i == 0:
+                feedback = feedback_rate(server, X)
+                answered += feedback["calls"] * FEEDBACK_ROWS
+                print(f"  feedback_batch: {feedback['labels_per_s']:,.0f} labels/s", flush=True)
         finally:
             server.stop()
+        if settings is not None:
+            logged = logged_rows(log)
+            logging.append(
+                {"server": name, "rows_answered": answered, "rows_logged": logged,
+                 "all_logged": "yes" if logged == answered else "**no**"}
+            )  # fmt: skip
     return {
-        "champion": champion,
-        "latency": latency,
-        "batch": batch,
+        "models": {"champion": champion, "lightgbm": lgbm},
+        "transaction": tx_source,
+        "in_process": inproc,
+        "single": single_cells,
+        "batch": batch_cells,
+        "feedback": feedback,
+        "logging": logging,
         "seconds_per_cell": SECONDS,
-        # Other work on the machine competes for the same 2 cores: keep the evidence.
+        "wrk": subprocess.run(["wrk", "--version"], capture_output=True, text=True).stdout.split(
+            "\n"
+        )[0][:60],
         "load_average_1min": {"start": load_before, "end": os.getloadavg()[0]},
         "other_processes": other.figures(),
     }
 
 
-def _ratio(latency: list[dict[str, Any]], name: str, other: str, clients: int) -> float:
-    def rps(server: str) -> float:
+def _cell(cells: list[dict[str, Any]], server: str, connections: int) -> dict[str, Any]:
+    return next(c for c in cells if c["server"] == server and c["connections"] == connections)
+
+
+def goals(figures: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each goal of the issue with its measured figure."""
+    single, batch = figures["single"], figures["batch"]
+    fast8 = _cell(single, "bentoml, fast scorer on the event loop", 8)
+    mlflow8 = _cell(single, "mlflow models serve", 8)
+
+    def batch_rate(body: str) -> float:
         return next(
-            r["throughput_rps"]
-            for r in latency
-            if r["server"] == server and r["clients"] == clients
+            c["rows_per_s"]
+            for c in batch
+            if c["server"].startswith("bentoml") and c["body"] == body and c["batch_rows"] == 10_000
         )
 
-    return rps(name) / rps(other)
+    fast_p50 = {
+        r["model"]: r["p50_us"] for r in figures["in_process"] if r["scorer"].startswith("fast")
+    }
+    rows = [
+        *(
+            ("in-process fast scorer, one transaction, p50 (" + model + ")", "<= 50 µs", p50, p50 <= GOALS["in_process_p50_us"], f"{p50:.1f} µs")
+            for model, p50 in fast_p50.items()
+        ),
+        ("/predict at 8 connections", ">= 1,000 req/s", fast8["throughput_rps"], fast8["throughput_rps"] >= GOALS["predict_rps_at_8"], f"{fast8['throughput_rps']:,.0f} req/s"),
+        ("/predict p99 at 8 connections", "<= 15 ms", fast8["p99_ms"], fast8["p99_ms"] <= GOALS["predict_p99_ms_at_8"], f"{fast8['p99_ms']:.1f} ms"),
+        ("/predict vs `mlflow models serve` at 8 connections", ">= 8x", fast8["throughput_rps"] / mlflow8["throughput_rps"], fast8["throughput_rps"] / mlflow8["throughput_rps"] >= GOALS["predict_vs_mlflow_at_8"], f"{fast8['throughput_rps'] / mlflow8['throughput_rps']:.1f}x"),
+        ("/predict_batch, 10,000 rows, columnar", ">= 100,000 rows/s", batch_rate("columns"), batch_rate("columns") >= GOALS["batch_columnar_rows_per_s"], f"{batch_rate('columns'):,.0f} rows/s"),
+        ("/predict_batch, 10,000 rows, records", ">= 50,000 rows/s", batch_rate("records"), batch_rate("records") >= GOALS["batch_records_rows_per_s"], f"{batch_rate('records'):,.0f} rows/s"),
+        ("/feedback_batch", ">= 20,000 labels/s", figures["feedback"]["labels_per_s"], figures["feedback"]["labels_per_s"] >= GOALS["feedback_labels_per_s"], f"{figures['feedback']['labels_per_s']:,.0f} labels/s"),
+    ]  # fmt: skip
+    return [
+        {"goal": g, "target": t, "value": v, "met": "yes" if ok else "**no**", "measured": m}
+        for g, t, v, ok, m in rows
+    ]
 
 
 def report(figures: dict[str, Any]) -> str:
-    latency, batch, champion = figures["latency"], figures["batch"], figures["champion"]
-    on_vs_mlflow = _ratio(latency, "bentoml, batching on", "mlflow models serve", 8)
-    off_vs_mlflow = _ratio(latency, "bentoml, batching off", "mlflow models serve", 8)
-    p99_8 = next(
-        r["p99_ms"] for r in latency if r["server"] == "bentoml, batching on" and r["clients"] == 8
-    )
-    best_batch = max(r["tx_per_s"] for r in batch if r["server"] == "bentoml, batching on")
-    figures["goals"] = {
-        "p99_ms_at_8_clients": p99_8,
-        "throughput_vs_mlflow_at_8_clients": on_vs_mlflow,
-        "batch_endpoint_tx_per_s": best_batch,
-    }
+    champion = figures["models"]["champion"]
+    figures["goals"] = goals(figures)
+    other = figures["other_processes"]
     return f"""# Serving benchmark
 
-Model: registry version {champion["version"]} (HistGradientBoosting, class weights), trained on
-{champion["train_rows"]:,} rows of full-size synthetic data; threshold {champion["threshold"]:.4f}.
-One asyncio httpx load generator, closed-loop clients, {figures["seconds_per_cell"]:.0f} s per cell
-after a {WARMUP_SECONDS:.0f} s warm-up; generator and server share the machine's 2 cores.
-BentoML runs with validation, the prediction log (SQLite WAL) and its metrics on, one worker,
-one OpenMP thread; `mlflow models serve` runs one uvicorn worker (`--env-manager local`), also
-with one OpenMP thread. 1-minute load average: {figures["load_average_1min"]["start"]:.1f} at the
-start, {figures["load_average_1min"]["end"]:.1f} at the end (this benchmark's server and client
-count in it). Processes outside the benchmark used {figures["other_processes"]["other_cores"]:.2f}
-of a core on average over the {figures["other_processes"]["wall_s"]:.0f} s run (of 2 cores): the
-larger that is, the more pessimistic every figure.
+Models: registry version {champion["version"]} (HistGradientBoosting, class weights; the
+champion every server serves) and version {figures["models"]["lightgbm"]["version"]} (LightGBM,
+in process only), trained on {champion["train_rows"]:,} rows of synthetic data. The transaction
+sent is {figures["transaction"]}. Load generator: {figures["wrk"]} with a Lua script,
+{figures["seconds_per_cell"]:.0f} s per cell after a {WARMUP_SECONDS:.0f} s warm-up; client and
+server share the machine's 2 cores (`client_cores`: the cores wrk used, on average).
+BentoML: one worker, validation, the prediction log (SQLite WAL) and the metrics on, one scoring
+thread; `mlflow models serve`: one uvicorn worker, one OpenMP thread. 1-minute load average
+{figures["load_average_1min"]["start"]:.1f} at the start, {figures["load_average_1min"]["end"]:.1f}
+at the end; processes outside the benchmark used {other["other_cores"]:.2f} of a core on average
+over the {other["wall_s"]:.0f} s run.
 
-## Single transactions (POST /predict, one transaction per request)
+## In process: one transaction per call, and batches (rows/s)
 
-{table(latency, ["server", "clients", "throughput_rps", "p50_ms", "p95_ms", "p99_ms", "requests", "errors"], ".1f")}
+{table(figures["in_process"], ["model", "scorer", "calls", "p50_us", "p99_us", "rows_per_s_1000", "rows_per_s_10000"], ".1f")}
 
-## Batches (one client, back-to-back calls)
+## POST /predict, one transaction per request
 
-{table(batch, ["server", "batch_rows", "tx_per_s", "median_call_ms", "calls", "errors"], ".0f")}
+{table(figures["single"], ["server", "connections", "throughput_rps", "p50_ms", "p99_ms", "max_ms", "requests", "errors", "client_cores", "server_cpu_ms_per_request"], ".2f")}
+
+## POST /predict_batch (one connection, back-to-back calls)
+
+{table(figures["batch"], ["server", "batch_rows", "body", "rows_per_s", "median_call_ms", "requests", "errors", "server_cpu_ms_per_request"], ".1f")}
+
+## POST /feedback_batch
+
+{FEEDBACK_ROWS:,} labels per call, fresh ids each call: **{figures["feedback"]["labels_per_s"]:,.0f}
+labels/s** (median of {figures["feedback"]["calls"]} calls; last call: {figures["feedback"]["last_counts"]}).
+
+## Every answered row logged
+
+{table(figures["logging"], ["server", "rows_answered", "rows_logged", "all_logged"], ".0f")}
 
 ## Against the goals
 
-| goal | target | measured |
-|---|---|---|
-| BentoML p99 at 8 clients (batching on) | <= 20 ms | {p99_8:.1f} ms |
-| throughput vs `mlflow models serve` at 8 clients (batching on) | >= 3x | {on_vs_mlflow:.1f}x (batching off: {off_vs_mlflow:.1f}x) |
-| batch endpoint | >= 20,000 tx/s | {best_batch:,.0f} tx/s |
+{table(figures["goals"], ["goal", "target", "measured", "met"], ".1f")}
 """
-
-
-def run_and_write(name: str, run_in: Callable[[Path], dict], report_of: Callable) -> None:
-    """Run a benchmark in a scratch state directory under ``var/`` (registry, logs, BentoML
-    home; deleted afterwards, environment restored), then write and print its report."""
-    base = ROOT / "var"
-    base.mkdir(exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"bench-{name}-", dir=base) as tmp:
-        saved = dict(os.environ)
-        try:
-            figures = run_in(Path(tmp))
-        finally:
-            os.environ.clear()
-            os.environ.update(saved)
-    markdown = report_of(figures)
-    path = write(name, figures, markdown)
-    print(markdown)
-    print(f"written to {path}")
 
 
 def main() -> None:

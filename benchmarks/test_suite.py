@@ -26,11 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from fraudops.data import generate
-from fraudops.schema import FULL_ROWS
-
 from benchmarks._results import table, write
-from benchmarks.generator import best_of
+from benchmarks.generator import generator_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 #: The last commit before the CI-headroom work (its fresh-clone run took 13.6 min here).
@@ -39,12 +36,6 @@ BASELINE = "5850af1"
 GOALS = {1.8: 600, 3.7: 1200}
 ACT_GOAL_SECONDS = 240
 DURATIONS = 25
-
-
-def generator_seconds() -> float:
-    """The machine's speed figure: the generator benchmark's best of 3 warm calls."""
-    generate(1_000, seed=0)
-    return best_of(lambda: generate(FULL_ROWS, seed=0))
 
 
 def run_suite(ref: str, scratch: Path) -> dict:

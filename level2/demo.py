@@ -8,9 +8,9 @@ Each step prints what it does and how long it took; the tour ends with a summary
 
 The Level 2 part is the closed loop: the service is built (full size) and served, the simulator
 sends pre-drift traffic, then traffic with a new fraud pattern (concept drift), with labels
-coming back through ``/feedback``; ``fraudops monitor`` flags the drop in live recall,
-``fraudops retrain`` turns the labeled traffic into a new data version, retrains, gates on the
-latest production window and promotes; the service reloads, and live recall on drifted traffic
+coming back in bulk through ``/feedback_batch``; ``fraudops monitor`` flags the drop in live
+recall, ``fraudops retrain`` turns the labeled traffic into a new data version, retrains, gates on
+the latest production window and promotes; the service reloads, and live recall on drifted traffic
 recovers. Two retrainings are started at once to show that only one of them can promote. The
 tour ends with a summary table and ``var/reports/demo.html``.
 """
@@ -275,7 +275,7 @@ def level2_serve(tour: Tour) -> None:
         "--port",
         str(port),
         log=tour.scratch / "service.log",
-        env={"FRAUDOPS_ADMIN_TOKEN": token, "FRAUDOPS_ACCESS_LOG": "0"},
+        env={"FRAUDOPS_ADMIN_TOKEN": token},
     )
     url = tour.results["service"]["url"]
     deadline = time.monotonic() + 300

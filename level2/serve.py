@@ -7,7 +7,9 @@ model is the registry's ``@champion``, fetched at start-up.
 
 The wrapper pins down what ``bentoml serve`` alone leaves to the caller: the state directory is
 made absolute (a Bento runs from inside its own folder, where a relative ``var`` would point
-elsewhere), and usage tracking is off. It then *replaces* itself with ``bentoml serve`` (exec), so
+elsewhere), usage tracking is off, and OpenMP's threads sleep when idle (the service's workers
+share the cores with everything else on the machine; :data:`fraudops.OMP_WAIT_POLICY` says why
+and keeps a value the caller set). It then *replaces* itself with ``bentoml serve`` (exec), so
 Ctrl-C and SIGTERM reach BentoML directly and the prediction log is flushed on the way out.
 
 Two servers on one machine need two ``BENTOML_HOME`` directories: BentoML empties
@@ -22,6 +24,7 @@ import os
 import sys
 from pathlib import Path
 
+import fraudops
 from fraudops import tracking
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +41,7 @@ def command(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
     cmd += ["--host", args.host, "--port", str(args.port)]
     env = dict(os.environ)
     env.setdefault("BENTOML_DO_NOT_TRACK", "true")
+    env.setdefault("OMP_WAIT_POLICY", fraudops.OMP_WAIT_POLICY)
     env["FRAUDOPS_STATE_DIR"] = str(tracking.state_dir())
     env["MLFLOW_TRACKING_URI"] = tracking.tracking_uri()
     if args.no_batching:

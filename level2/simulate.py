@@ -1,10 +1,12 @@
 """``fraudops simulate``: production traffic against the running service, with delayed labels.
 
 Replays generated transactions whose ``Time`` continues after the training data, at a given rate
-and concurrency, through ``POST /predict``. After ``--drift-at`` transactions a drift scenario
-switches on (``covariate``: legitimate traffic changes; ``concept``: a new fraud pattern). True
-labels come back through ``POST /feedback`` after ``--label-delay`` seconds for a fraction of
-the transactions, as chargebacks would.
+and concurrency, through ``POST /predict`` one at a time, or with ``--batch-size N`` through
+``POST /predict_batch`` N at a time as columns (the cheap bulk body). After ``--drift-at``
+transactions a drift scenario switches on (``covariate``: legitimate traffic changes; ``concept``:
+a new fraud pattern). True labels come back after ``--label-delay`` seconds for a fraction of the
+transactions, as chargebacks would: all labels due at one moment go in one
+``POST /feedback_batch`` (up to :data:`FEEDBACK_BATCH` per call).
 
 Everything sent and received is saved (``--out``, Parquet), so a run can be compared with what
 the service logged: one row per transaction with its id, features, true class, the score and
@@ -28,6 +30,8 @@ if TYPE_CHECKING:
 
 #: Production traffic starts after the two days of training data.
 DEFAULT_START = 2 * DAY_SECONDS
+#: Largest ``/feedback_batch`` call (the service's default largest batch is 10,000).
+FEEDBACK_BATCH = 1_000
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,10 @@ async def _replay(
 
     rng = np.random.default_rng(seed)
     labeled = rng.random(len(stream)) < label_fraction
-    payloads = stream[["transaction_id", *FEATURES]].to_dict("records")
+    # One dict per transaction only where each is sent alone (POST /predict).
+    payloads = stream[["transaction_id", *FEATURES]].to_dict("records") if batch_size == 1 else []
+    ids = stream["transaction_id"].tolist()
+    feature_columns = {f: stream[f].to_numpy() for f in FEATURES}
     classes = stream[TARGET].to_numpy()
     n = len(stream)
     status = np.zeros(n, dtype=int)
@@ -136,9 +143,12 @@ async def _replay(
                     r = await client.post("/predict", json=payloads[chunk[0]])
                     bodies = [r.json()] if r.status_code == 200 else None
                 else:
-                    r = await client.post(
-                        "/predict_batch", json={"transactions": [payloads[i] for i in chunk]}
-                    )
+                    lo, hi = chunk[0], chunk[-1] + 1  # chunks are consecutive rows
+                    body = {
+                        "columns": {f: v[lo:hi].tolist() for f, v in feature_columns.items()},
+                        "transaction_ids": ids[lo:hi],
+                    }
+                    r = await client.post("/predict_batch", json=body)
                     bodies = r.json()["predictions"] if r.status_code == 200 else None
                 code = r.status_code
             except httpx.HTTPError:
@@ -148,21 +158,29 @@ async def _replay(
                 received(i, code, None if bodies is None else bodies[k], ms)
             bar.update(len(chunk))
 
-        async def label(i: int) -> None:
-            body = {"transaction_id": payloads[i]["transaction_id"], "is_fraud": bool(classes[i])}
+        async def label(rows: list[int]) -> None:
+            body = {
+                "feedback": [{"transaction_id": ids[i], "is_fraud": bool(classes[i])} for i in rows]
+            }
             try:
-                r = await client.post("/feedback", json=body)
-                feedback_status[i] = r.status_code
+                r = await client.post("/feedback_batch", json=body)
             except httpx.HTTPError:
-                feedback_status[i] = -1
+                feedback_status[rows] = -1
+                return
+            if r.status_code != 200:
+                feedback_status[rows] = r.status_code
+                return
+            for i, result in zip(rows, r.json()["results"], strict=True):
+                # An unknown id is the per-id form of /feedback's 404.
+                feedback_status[i] = 404 if result["status"] == "not_found" else 200
 
         async def label_ready() -> None:
-            """Send the labels that are due, ``concurrency`` at a time."""
+            """Send the labels that are due, in bulk."""
             while due and due[0][0] <= time.perf_counter():
                 ready = []
-                while due and due[0][0] <= time.perf_counter() and len(ready) < concurrency:
+                while due and due[0][0] <= time.perf_counter() and len(ready) < FEEDBACK_BATCH:
                     ready.append(heapq.heappop(due)[1])
-                await asyncio.gather(*(label(i) for i in ready))
+                await label(ready)
 
         async def worker() -> None:
             while True:
@@ -210,7 +228,7 @@ def simulate(
         rate: transactions per second (``None``: as fast as ``concurrency`` allows).
         concurrency: requests in flight at once (predictions and labels alike).
         batch_size: transactions per request; 1 uses ``POST /predict``, more use
-            ``POST /predict_batch`` (a payment processor forwarding its queue).
+            ``POST /predict_batch`` as columns (a payment processor forwarding its queue).
         label_delay: seconds from a prediction to its label.
         label_fraction: share of transactions whose label ever comes back.
         progress: show a progress bar.
@@ -346,7 +364,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch-size",
         type=int,
         default=1,
-        help="transactions per request: 1 = POST /predict, more = POST /predict_batch (default: 1)",
+        help="transactions per request: 1 = POST /predict, more = POST /predict_batch with a "
+        "columnar body (default: 1)",
     )
     p.add_argument("--scenario", choices=SCENARIOS, default="none", help="drift after --drift-at")
     p.add_argument("--drift-at", type=int, help="index of the first drifted transaction")

@@ -10,6 +10,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# First: importing fraudops sets OMP_WAIT_POLICY=PASSIVE (shared/fraudops/__init__.py), before
+# anything loads OpenMP. Two workers each train LightGBM (2 OpenMP threads) on 2 cores, and
+# threads that wait should sleep, not spin on a core the other worker needs; the pipelines,
+# services and act runs the tests start inherit it.
+import fraudops  # noqa: F401
 import pandas as pd
 import pytest
 
@@ -27,7 +32,7 @@ pytest_plugins = ("tests.served",)
 #: worker, or each worker would build its own.
 SHARED_PROJECT = ("test_dvc_pipeline", "test_ct", "test_mlflow_serve")
 #: Modules that share one registry of two served models (``tests/served.py``).
-SHARED_REGISTRY = ("test_service", "test_fuzz", "test_crash")
+SHARED_REGISTRY = ("test_service", "test_bulk", "test_contract", "test_fuzz", "test_crash")
 #: The longest groups, started first so that neither worker is left with one at the end
 #: (measured in .ci/run, generator 1.71 s, benchmarks/results/test_suite.md: the act chain
 #: 199 s, the quick demo 190 s, the project group about 120 s; every other test under 25 s).
@@ -36,10 +41,6 @@ LONGEST_FIRST = ("test_act_chain", "test_demo_quick", "dvc-project")
 # Offline and quiet, whatever the caller's environment says.
 os.environ.setdefault("BENTOML_DO_NOT_TRACK", "true")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-# Two workers each train LightGBM (2 OpenMP threads) on 2 cores: threads that wait should sleep,
-# not spin on a core the other worker needs (libgomp spins by default). Inherited by the
-# pipelines, services and act runs the tests start.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 from fraudops.schema import FEATURES, TARGET
 
-from benchmarks.serving import kill_tree
+from benchmarks._servers import kill_tree
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Seconds a served instance may take to load (imports and the model load are slow on 2 cores).

@@ -5,6 +5,11 @@ alias (``@champion`` by default), loads that version, and keeps asking every few
 alias moves, the new version is loaded and warmed up *in the background*, then published by one
 reference assignment (atomic in Python). A request takes the reference once, when its batch is
 scored, so it finishes on the model it started with, and its response names that version.
+
+Before a version is published, the fast scorer derived from it (:mod:`fraudops.serving.scorer`)
+must agree with the pipeline on the fixed reference rows (the parity gate); when it does not, or
+when the estimator has no fast path, the version is served through its pipeline, the log says
+why, and ``GET /model`` and the ``fraudops_scorer_fallback`` metric show it.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from fraudops import registry
 from fraudops.schema import FEATURES
-from fraudops.serving.schemas import ModelInfo
+from fraudops.serving.schemas import ModelInfo, ScorerInfo
+from fraudops.serving.scorer import PipelineScorer, Scorer, scorer_for
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +35,29 @@ class ModelNotReady(RuntimeError):
 
 @dataclass(frozen=True)
 class ServingModel:
-    """One loaded registry version: the fitted pipeline and what it needs to decide."""
+    """One loaded registry version: the fitted pipeline, the scorer serving it, its threshold."""
 
     version: str
     threshold: float
     model: Any = field(repr=False)
+    scorer: Scorer = field(repr=False)
     info: ModelInfo
+
+    @property
+    def fast(self) -> bool:
+        """True when the derived fast scorer serves (cheap enough to run on the event loop)."""
+        return self.scorer.path != "pipeline"
 
     def score(self, rows: np.ndarray) -> np.ndarray:
         """P(fraud) of each row of ``rows`` (shape ``(n, 30)``, columns in FEATURES order)."""
-        frame = pd.DataFrame(rows, columns=list(FEATURES), copy=False)
-        return self.model.predict_proba(frame)[:, 1]
+        return self.scorer.score(rows)
 
 
-def load_version(version: str, *, alias: str) -> ServingModel:
+def load_version(version: str, *, alias: str, fast: bool = True) -> ServingModel:
     """Load registry ``version`` with its operating threshold, warmed up and ready to score.
+
+    With ``fast``, the fast scorer is derived and put through the parity gate; the pipeline
+    serves when either fails (see the module docstring).
 
     Raises:
         ValueError: the version has no usable ``threshold`` tag.
@@ -57,10 +70,23 @@ def load_version(version: str, *, alias: str) -> ServingModel:
             "every registered version needs one (fraudops.registry.register checks it)"
         )
     model = registry.load_model(version)
+    if fast:
+        scorer, parity, fallback = scorer_for(model, float(threshold))
+    else:
+        scorer, parity, fallback = (
+            PipelineScorer(model),
+            None,
+            "the fast scorer is switched off (FRAUDOPS_FAST_SCORER=0)",
+        )
+    if fallback is None:
+        log.info("version %s scores through %s (parity: %s)", version, scorer.path, parity)
+    else:
+        log.warning("version %s is served through its pipeline: %s", version, fallback)
     loaded = ServingModel(
         version=str(version),
         threshold=float(threshold),
         model=model,
+        scorer=scorer,
         info=ModelInfo(
             name=registry.MODEL_NAME,
             alias=alias,
@@ -70,9 +96,14 @@ def load_version(version: str, *, alias: str) -> ServingModel:
             metrics=_numbers(info.get("metrics") or {}),
             tags={str(k): str(v) for k, v in (info.get("tags") or {}).items()},
             loaded_at=time.time(),
+            scorer=ScorerInfo(
+                path=scorer.path,
+                fallback_reason=fallback,
+                parity=parity.as_dict() if parity is not None else None,
+            ),
         ),
     )
-    # The first predict_proba of a fresh pipeline is several times slower than the next ones
+    # The first call of a fresh pipeline or scorer is several times slower than the next ones
     # (lazy imports, allocations): pay it here, not on a customer's request.
     loaded.score(np.zeros((1, len(FEATURES))))
     return loaded
@@ -96,10 +127,14 @@ class ChampionWatcher:
         interval: seconds between two looks at the registry; 0 disables polling (the admin
             reload endpoint still works).
         on_swap: called as ``on_swap(old, new)`` after a new version is published (metrics).
+        fast_scorer: derive the fast scorer of each version (``False``: always the pipeline).
     """
 
-    def __init__(self, alias: str, *, interval: float, on_swap=None) -> None:
+    def __init__(
+        self, alias: str, *, interval: float, on_swap=None, fast_scorer: bool = True
+    ) -> None:
         self.alias = alias
+        self.fast_scorer = fast_scorer
         self.interval = interval
         self._on_swap = on_swap
         self._current: ServingModel | None = None
@@ -143,7 +178,7 @@ class ChampionWatcher:
                 if old is not None and old.version == str(version):
                     return False
                 start = time.perf_counter()
-                new = load_version(str(version), alias=self.alias)
+                new = load_version(str(version), alias=self.alias, fast=self.fast_scorer)
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("loading @%s failed; still serving %s", self.alias, _ver(old))

@@ -7,6 +7,10 @@
 - ``fraudops_feedback_total`` (counter, by label and outcome): labels received.
 - ``fraudops_model_info`` (gauge, 1 for the version being served, 0 for one served before).
 - ``fraudops_model_reloads_total`` (counter): champion swaps.
+- ``fraudops_scorer_fallback`` (gauge, by version): 1 when the version is served through its
+  pipeline because its fast scorer was not derived or failed the parity gate, 0 when the fast
+  path serves. ``fraudops_scorer_parity_max_diff`` (gauge, by version): the gate's largest
+  probability difference.
 
 ``prometheus_client`` is imported on first use, never at import time: BentoML sets
 ``PROMETHEUS_MULTIPROC_DIR`` in each worker after importing the service module, and the client
@@ -53,12 +57,12 @@ class ServiceMetrics:
     feedback: Any
     model_info: Any
     reloads: Any
+    scorer_fallback: Any
+    parity_max_diff: Any
 
     def observe_batch(self, version: str, scores: np.ndarray, decisions: np.ndarray) -> None:
         """Record one scored batch."""
-        histogram = self.score.labels(model_version=version)
-        for s in scores.tolist():
-            histogram.observe(s)
+        _observe_many(self.score.labels(model_version=version), scores)
         n_fraud = int(np.count_nonzero(decisions))
         if n_fraud:
             self.predictions.labels(model_version=version, is_fraud="true").inc(n_fraud)
@@ -73,6 +77,36 @@ class ServiceMetrics:
             self.model_info.labels(version=old, alias=alias).set(0)
             self.reloads.inc()
         self.model_info.labels(version=new, alias=alias).set(1)
+
+    def scorer(self, version: str, *, fallback: bool, max_abs_diff: float | None) -> None:
+        """Record how ``version`` scores (fast path or pipeline) and its parity figure."""
+        self.scorer_fallback.labels(version=version).set(1 if fallback else 0)
+        if max_abs_diff is not None:
+            self.parity_max_diff.labels(version=version).set(max_abs_diff)
+
+
+def _observe_many(histogram: Any, values: np.ndarray) -> None:
+    """``histogram.observe(v)`` for every value, in one pass per bucket instead of per value.
+
+    prometheus_client has no bulk observe, and one call costs a few µs (a lock and, under
+    BentoML's multiprocess mode, a write to a memory-mapped file): 10,000 calls per 10,000-row
+    batch. The bucket counts are computed with NumPy and added once per bucket; the result is
+    the same as observing each value (``le`` buckets: a value equal to a bound counts in it).
+    Falls back to one call per value if the client's internals ever change shape.
+    """
+    buckets, total = getattr(histogram, "_buckets", None), getattr(histogram, "_sum", None)
+    bounds = getattr(histogram, "_upper_bounds", None)
+    few = len(values) <= 8  # one /predict: NumPy's fixed cost is more than a few observe()s
+    if few or buckets is None or total is None or bounds is None or len(bounds) != len(buckets):
+        for v in values.tolist():
+            histogram.observe(v)
+        return
+    # searchsorted(side="left") gives the first bound >= value: the bucket observe() picks.
+    counts = np.bincount(np.searchsorted(bounds, values, side="left"), minlength=len(bounds))
+    for bucket, n in zip(buckets, counts.tolist(), strict=False):
+        if n:
+            bucket.inc(n)
+    total.inc(float(np.sum(values)))
 
 
 @cache
@@ -105,4 +139,16 @@ def service_metrics() -> ServiceMetrics:
             multiprocess_mode="livemax",
         ),
         reloads=Counter("fraudops_model_reloads", "Champion swaps without restart."),
+        scorer_fallback=Gauge(
+            "fraudops_scorer_fallback",
+            "1 when the version is served through its pipeline (no fast path, or parity failed).",
+            ["version"],
+            multiprocess_mode="livemax",
+        ),
+        parity_max_diff=Gauge(
+            "fraudops_scorer_parity_max_diff",
+            "Largest probability difference between the fast scorer and the pipeline.",
+            ["version"],
+            multiprocess_mode="livemax",
+        ),
     )

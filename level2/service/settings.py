@@ -31,13 +31,14 @@ class Settings:
     model_alias: str = "champion"
     reload_interval: float = 10.0
     max_batch: int = DEFAULT_MAX_BATCH
-    batching: bool = True
+    batching: str = "auto"
     microbatch_size: int = 128
+    fast_scorer: bool = True
     max_body_bytes: int = DEFAULT_MAX_BATCH * _BYTES_PER_TRANSACTION + _BODY_ENVELOPE
     admin_token: str | None = None
     workers: int = 1
     scoring_threads: int = 1
-    access_log: bool = True
+    access_log: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -54,8 +55,9 @@ class Settings:
             model_alias=env.get("FRAUDOPS_MODEL_ALIAS") or "champion",
             reload_interval=_float(env, "FRAUDOPS_RELOAD_INTERVAL", 10.0, minimum=0.0),
             max_batch=max_batch,
-            batching=_bool(env, "FRAUDOPS_BATCHING", True),
+            batching=_batching(env, "FRAUDOPS_BATCHING"),
             microbatch_size=_int(env, "FRAUDOPS_MICROBATCH_SIZE", 128, minimum=1),
+            fast_scorer=_bool(env, "FRAUDOPS_FAST_SCORER", True),
             max_body_bytes=_int(
                 env,
                 "FRAUDOPS_MAX_BODY_BYTES",
@@ -65,7 +67,7 @@ class Settings:
             admin_token=env.get("FRAUDOPS_ADMIN_TOKEN") or None,
             workers=_int(env, "FRAUDOPS_WORKERS", 1, minimum=1),
             scoring_threads=_int(env, "FRAUDOPS_SCORING_THREADS", 1, minimum=1),
-            access_log=_bool(env, "FRAUDOPS_ACCESS_LOG", True),
+            access_log=_bool(env, "FRAUDOPS_ACCESS_LOG", False),
         )
 
 
@@ -123,3 +125,22 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if raw.lower() in _FALSE:
         return False
     raise SettingsError(f"{name}={raw!r} is not one of {sorted(_TRUE | _FALSE)}")
+
+
+#: ``FRAUDOPS_BATCHING``: ``auto`` micro-batches ``/predict`` only while a version is served
+#: through its pipeline; ``on`` always; ``off`` never (the booleans of :func:`_bool` also work).
+BATCHING_MODES = ("auto", "on", "off")
+
+
+def _batching(env: Mapping[str, str], name: str) -> str:
+    raw = _raw(env, name)
+    if raw is None:
+        return "auto"
+    if raw.lower() in BATCHING_MODES:
+        return raw.lower()
+    try:
+        return "on" if _bool(env, name, True) else "off"
+    except SettingsError:
+        raise SettingsError(
+            f"{name}={raw!r} is not one of {list(BATCHING_MODES)} (or a boolean)"
+        ) from None

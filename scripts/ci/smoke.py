@@ -8,8 +8,11 @@ Starts ``fraudops serve --bento TAG`` (``bentoml serve``) against the registry o
 smoke and load traffic never mixes with production's), then:
 
 1. waits for ``GET /readyz`` (the champion loaded);
-2. ``GET /model``: the version served is ``--expect-version`` when given;
+2. ``GET /model``: the version served is ``--expect-version`` when given, and it scores through
+   its fast scorer, which passed the parity gate (``scorer``: path, largest difference from the
+   pipeline on the reference rows; a version served through its pipeline fails the smoke test);
 3. ``POST /predict`` with a valid transaction: 200, a probability in [0, 1], a model version;
+   ``POST /predict_batch`` with the same rows as records and as columns: identical predictions;
 4. ``POST /predict`` with a bad request (a string where a number belongs, a field missing): 4xx,
    and the service is still ready afterwards;
 5. with ``--load-requests``: a short, bounded load test (loopback only) against latency (p95) and
@@ -33,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from fraudops.schema import FEATURES
 
 
 class CheckFailed(AssertionError):
@@ -46,6 +50,7 @@ def check(condition: bool, message: str) -> None:
 
 
 def transactions(n: int, seed: int = 11) -> list[dict[str, Any]]:
+    """``n`` generated transactions as request bodies (no ids: the service makes them)."""
     from fraudops.data import generate
 
     df = generate(rows=max(n, 100), seed=seed, fraud_rate=0.02).drop(columns=["Class"])
@@ -147,12 +152,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     str(info.get("version")) == str(args.expect_version),
                     f"served version is the expected @champion v{args.expect_version}",
                 )
+            scorer = info.get("scorer") or {}
+            parity = scorer.get("parity") or {}
+            result["scorer"] = scorer
+            check(
+                scorer.get("path", "pipeline") != "pipeline" and parity.get("ok") is True,
+                f"scores through {scorer.get('path')}: parity gate passed, largest difference "
+                f"{parity.get('max_abs_diff')} on {parity.get('rows')} rows "
+                f"(tolerance {parity.get('tolerance')}; fallback: {scorer.get('fallback_reason')})",
+            )
             r = client.post("/predict", json=rows[0], timeout=30)
             check(r.status_code == 200, f"/predict on a valid transaction -> {r.status_code}")
             body = r.json()
             check(
                 0.0 <= body["fraud_probability"] <= 1.0 and body["model_version"],
                 f"fraud_probability {body['fraud_probability']:.4f} from v{body['model_version']}",
+            )
+            some = transactions(20, seed=12)
+            as_records = client.post("/predict_batch", json={"transactions": some}, timeout=30)
+            columns = {f: [row[f] for row in some] for f in FEATURES}
+            ids = [f"{args.name}-columns-{i}" for i in range(len(some))]
+            as_columns = client.post(
+                "/predict_batch", json={"columns": columns, "transaction_ids": ids}, timeout=30
+            )
+            check(
+                as_records.status_code == as_columns.status_code == 200
+                and [p["fraud_probability"] for p in as_records.json()["predictions"]]
+                == [p["fraud_probability"] for p in as_columns.json()["predictions"]],
+                f"/predict_batch: {len(some)} rows as records and as columns score identically",
             )
             bad = {**rows[0], "V1": "not a number"}
             bad.pop("Amount")

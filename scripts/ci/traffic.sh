@@ -6,7 +6,8 @@
 #
 #   scripts/ci/traffic.sh start                       serve, wait until /readyz answers
 #   scripts/ci/traffic.sh send SCENARIO ROWS [SEED]   SCENARIO: none | covariate | concept | both
-#                                                     (POST /predict_batch, 50 a request; labels one by one)
+#                                                     (POST /predict_batch, 50 a request as
+#                                                     columns; labels in bulk, /feedback_batch)
 #   scripts/ci/traffic.sh stop                        SIGTERM (flushes the log), SIGKILL at 60 s
 #
 # The service answers on 127.0.0.1:$TRAFFIC_PORT (default 3140); its pid is kept in

@@ -2,14 +2,29 @@
 
 Each prediction is one row (its ``transaction_id``, wall-clock time ``ts``, the 30 features, the
 score, the decision, the threshold and model version that made it, the latency) in a SQLite file
-(WAL mode, ``PRAGMA synchronous=NORMAL``). Labels arrive later, through :meth:`add_feedback`, into
-a ``feedback`` table keyed by the same id; :meth:`PredictionLog.window` joins the two for
-monitoring and retraining.
+(WAL mode, ``PRAGMA synchronous=NORMAL``). Labels arrive later, through :meth:`add_feedback` or
+:meth:`add_feedback_many`, into a ``feedback`` table keyed by the same id;
+:meth:`PredictionLog.window` joins the two for monitoring and retraining.
+
+Stored by batch, indexed by id
+    The writer stores each batch it commits as *one* row of the ``batches`` table, column by
+    column (the features as an ``n x 30`` float64 block, scores, decisions, times, thresholds and
+    latencies as arrays, ids and model versions as JSON lists), and one small row per prediction
+    in ``predictions`` (``transaction_id`` -> batch and position), which is what feedback looks
+    up and what makes ids unique. Measured on 2 cores (``benchmarks/results/predlog.md``): one
+    SQLite row of 36 columns per prediction cost about 20 µs of service CPU per row (4 µs to
+    convert, the rest SQLite's per-row insert and its index on a random text key), above the
+    5 µs goal for a full batch; by batch, a row costs about 3 µs with the time-ordered ids
+    the service generates (:func:`fraudops.serving.ids.uuid7_hex`) and about 6 µs with random
+    ones (client-supplied, or UUID4: each lands on a random page of the id index, and a commit
+    writes every page it touched). Reads decode whole batches with
+    NumPy, so :meth:`window` is as fast as before, and a feature column is no longer a SQL
+    column: read the log through this class (or ``window()`` into pandas), not with SQL.
 
 Off the request path
     :meth:`PredictionLog.record` (dicts) and :meth:`PredictionLog.record_columns` (a whole scored
-    batch as NumPy columns, the fast path of the service) only convert the records to rows and
-    append them to an in-memory queue. One writer thread inserts them with ``executemany``, one transaction per batch
+    batch as NumPy columns, the fast path of the service) only convert the records to columns and
+    append them to an in-memory queue. One writer thread writes them, one transaction per batch
     of at most ``batch_size`` rows. It commits as soon as ``batch_size`` rows are waiting, or
     ``flush_interval`` seconds after the oldest waiting row arrived, whichever comes first.
     :meth:`flush` waits until every record accepted so far is committed; :meth:`close` flushes and
@@ -20,9 +35,9 @@ Off the request path
 Backpressure: never drop, block briefly
     The queue holds at most ``max_queue`` records (100,000 by default). When it is full,
     :meth:`record` blocks until the writer has made room (normally milliseconds: the writer drains
-    45,000 to 130,000 records a second on a 2-core laptop, ``benchmarks/results/predlog.md``,
-    where a service scores a few thousand) and raises :class:`PredictionLogFull` after
-    ``block_timeout`` seconds (the database is stuck). A record is never dropped silently.
+    hundreds of thousands of records a second, ``benchmarks/results/predlog.md``, where a service
+    scores a few thousand) and raises :class:`PredictionLogFull` after ``block_timeout`` seconds
+    (the database is stuck). A record is never dropped silently.
 
 What a hard crash can lose (the documented bound)
     A record is durable once its batch is committed. A hard crash (``SIGKILL``, the OOM killer)
@@ -32,7 +47,8 @@ What a hard crash can lose (the documented bound)
     traffic of the last ~0.2 s (at 2,000 predictions/s the benchmark saw at most 416 records
     waiting), and at most ``2 * batch_size`` records (one batch being committed
     plus less than one batch waiting) when records arrive a few at a time; a single
-    :meth:`record` call of more rows than ``batch_size`` can add its own size. Whatever the
+    :meth:`record` call of more rows than ``batch_size`` can add its own size (such a call is
+    committed as one batch, never split). Whatever the
     traffic, it never exceeds ``max_queue``. Committed rows survive: the file passes
     ``PRAGMA integrity_check`` and reopens (WAL recovery), which
     ``tests/service/test_predlog.py`` checks by killing a writing process. With
@@ -50,13 +66,18 @@ Feedback
     comes again (idempotent) and ``"updated"`` when it changes (the new label is kept, with
     ``updated_at``). An id that was never logged raises :class:`UnknownTransaction`, after pending
     predictions are flushed, so feedback sent right after a prediction finds it.
+    :meth:`add_feedback_many` does the same for many labels in one transaction, in order (an id
+    repeated in one call is created, then unchanged or updated), and reports an unknown id as
+    ``None`` instead of raising.
 
 Store URLs
     ``sqlite:///relative/path.sqlite`` (relative to the working directory when the log is
     created), ``sqlite:////absolute/path.sqlite``. Parent directories are created by
     :meth:`start` (or the first read), never at import or construction. ``postgresql://`` is reserved for a PostgreSQL store behind the
     same interface; it needs psycopg, which this project does not install, so it raises
-    :class:`NotImplementedError` for now.
+    :class:`NotImplementedError` for now. A file written by an older version of this module
+    (schema 1, one SQL row of 36 columns per prediction) is converted in place, in one
+    transaction, the first time it is opened.
 
 Example::
 
@@ -73,6 +94,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import json
 import logging
 import os
 import sqlite3
@@ -82,8 +104,8 @@ import weakref
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
 from typing import Any
 
 import numpy as np
@@ -94,10 +116,17 @@ from fraudops.schema import FEATURES
 log = logging.getLogger(__name__)
 
 DEFAULT_URL = "sqlite:///var/predictions.sqlite"
-#: Bumped when the tables change; a newer file is refused rather than misread.
-SCHEMA_VERSION = 1
+#: Bumped when the tables change; a newer file is refused rather than misread, an older one is
+#: converted (:func:`_migrate_v1`).
+SCHEMA_VERSION = 2
 #: Seconds a connection waits for another writer (a second worker process) before giving up.
 BUSY_TIMEOUT_S = 10.0
+#: Page cache of each connection, KiB (SQLite's default is 2,000). The id index of a million
+#: predictions is about 50 MB; with random ids (client-supplied, or UUID4) each insert lands on a
+#: random page of it, and once the index outgrows the cache that costs a page read: measured,
+#: 22 µs a row with the default against 4-5 µs with this cache (``benchmarks/predlog.py``). The
+#: memory is taken as pages are used, not up front.
+CACHE_KIB = 65_536
 #: The keys of one record passed to :meth:`PredictionLog.record`.
 RECORD_FIELDS = (
     "transaction_id",
@@ -121,42 +150,61 @@ WINDOW_COLUMNS = (
     "latency_ms",
     "label",
 )
-_ROW_COLUMNS = WINDOW_COLUMNS[:-1]
-_SQL_COLUMNS = ", ".join(f'"{c}"' for c in _ROW_COLUMNS)
-_FEATURE_DDL = ",\n    ".join(f'"{c}" REAL' for c in FEATURES)
+_N_FEATURES = len(FEATURES)
 
-# Only ``transaction_id`` and ``model_version`` are NOT NULL, and record() guarantees both: a
-# NaN feature or score becomes NULL (read back as NaN) instead of a constraint error that would
-# make the writer fail a whole batch.
+# One row per committed batch: its predictions column by column, in the order they were
+# recorded (arrays are little-endian float64, is_fraud uint8, ids and versions JSON lists).
+# ``predictions`` maps each id to its batch and position: the key feedback looks up, and the
+# UNIQUE constraint that keeps the first prediction of an id. ``feedback`` keeps the batch and
+# position too, so a window joins labels by position without touching the id index.
 _SCHEMA = (
-    f"""
-CREATE TABLE IF NOT EXISTS predictions (
-    seq INTEGER PRIMARY KEY,  -- insertion order: "the last n" means the last n logged
-    transaction_id TEXT NOT NULL UNIQUE,
-    ts REAL,
-    {_FEATURE_DDL},
-    score REAL,
-    is_fraud INTEGER,
-    threshold REAL,
+    """
+CREATE TABLE IF NOT EXISTS batches (
+    seq INTEGER PRIMARY KEY,  -- commit order: "the last n" means the last n logged
+    n INTEGER NOT NULL,
+    ts_min REAL,
+    ts_max REAL,
+    transaction_ids TEXT NOT NULL,
+    ts BLOB NOT NULL,
+    features BLOB NOT NULL,
+    score BLOB NOT NULL,
+    is_fraud BLOB NOT NULL,
+    threshold BLOB NOT NULL,
     model_version TEXT NOT NULL,
-    latency_ms REAL
+    latency_ms BLOB NOT NULL  -- NaN where no latency was given
 )""",
-    "CREATE INDEX IF NOT EXISTS predictions_ts ON predictions (ts)",
+    "CREATE INDEX IF NOT EXISTS batches_ts ON batches (ts_max)",
+    """
+CREATE TABLE IF NOT EXISTS predictions (
+    transaction_id TEXT PRIMARY KEY,
+    batch INTEGER NOT NULL,
+    pos INTEGER NOT NULL
+) WITHOUT ROWID""",
     """
 CREATE TABLE IF NOT EXISTS feedback (
     transaction_id TEXT PRIMARY KEY,
+    batch INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
     label INTEGER NOT NULL CHECK (label IN (0, 1)),
     received_at REAL NOT NULL,
     updated_at REAL  -- set when a later feedback changed the label
 )""",
+    "CREATE INDEX IF NOT EXISTS feedback_batch ON feedback (batch, pos)",
 )
-# ON CONFLICT names the one constraint a duplicate id breaks: the first prediction is kept, and any
-# other error still raises instead of being ignored.
-_INSERT = (
-    f"INSERT INTO predictions ({_SQL_COLUMNS}) VALUES ({', '.join('?' * len(_ROW_COLUMNS))}) "
-    "ON CONFLICT (transaction_id) DO NOTHING"
+_INSERT_BATCH = (
+    "INSERT INTO batches (n, ts_min, ts_max, transaction_ids, ts, features, score, is_fraud, "
+    "threshold, model_version, latency_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-_SELECT = ", ".join(f'p."{c}"' for c in _ROW_COLUMNS) + ", f.label"
+# One statement per batch, the ids expanded by SQLite (json_each), not bound one by one from
+# Python. ``WHERE true`` is SQLite's required disambiguation of an upsert on a SELECT; ON CONFLICT
+# names the one constraint a duplicate id breaks, so any other error still raises.
+_INSERT_IDS = (
+    "INSERT INTO predictions (transaction_id, batch, pos) SELECT value, ?, key FROM json_each(?) "
+    "WHERE true ON CONFLICT (transaction_id) DO NOTHING"
+)
+_BATCH_COLUMNS = (
+    "seq, transaction_ids, ts, features, score, is_fraud, threshold, model_version, latency_ms"
+)
 
 
 class PredictionLogError(RuntimeError):
@@ -244,7 +292,153 @@ def to_row(record: Mapping[str, Any], index: int = 0) -> tuple[Any, ...]:
         raise ValueError(f"prediction record {index}: {exc}") from None
 
 
-def columns_to_rows(
+@dataclass(frozen=True, slots=True)
+class _Chunk:
+    """Predictions as columns: what the queue holds and what one ``batches`` row stores."""
+
+    ids: list[str]
+    ts: np.ndarray  # float64
+    features: np.ndarray  # (n, 30) float64, C order
+    score: np.ndarray  # float64
+    is_fraud: np.ndarray  # uint8
+    threshold: np.ndarray  # float64
+    model_version: list[str]
+    latency_ms: np.ndarray  # float64, NaN for none
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def from_rows(cls, rows: Sequence[tuple[Any, ...]]) -> _Chunk:
+        """Rows made by :func:`to_row` as columns."""
+        tid, ts, *rest = zip(*rows, strict=True)
+        features = np.array(rest[:_N_FEATURES], dtype=np.float64).T.copy()
+        score, is_fraud, threshold, version, latency = rest[_N_FEATURES:]
+        return cls(
+            ids=list(tid),
+            ts=np.array(ts, dtype=np.float64),
+            features=features,
+            score=np.array(score, dtype=np.float64),
+            is_fraud=np.array(is_fraud, dtype=np.uint8),
+            threshold=np.array(threshold, dtype=np.float64),
+            model_version=list(version),
+            latency_ms=np.array([np.nan if v is None else v for v in latency], dtype=np.float64),
+        )
+
+    def take(self, index: slice | np.ndarray) -> _Chunk:
+        """The rows at ``index`` (a slice, or an array of positions)."""
+        if isinstance(index, slice):
+            ids, versions = self.ids[index], self.model_version[index]
+        else:
+            ids = [self.ids[i] for i in index]
+            versions = [self.model_version[i] for i in index]
+        return _Chunk(
+            ids,
+            self.ts[index],
+            self.features[index],
+            self.score[index],
+            self.is_fraud[index],
+            self.threshold[index],
+            versions,
+            self.latency_ms[index],
+        )
+
+    @staticmethod
+    def concat(chunks: Sequence[_Chunk]) -> _Chunk:
+        if len(chunks) == 1:
+            return chunks[0]
+        return _Chunk(
+            [i for c in chunks for i in c.ids],
+            *(np.concatenate([getattr(c, f) for c in chunks]) for f in _ARRAYS[:5]),
+            [v for c in chunks for v in c.model_version],
+            np.concatenate([c.latency_ms for c in chunks]),
+        )
+
+    def params(self) -> tuple[Any, ...]:
+        """The values of one ``batches`` row (see :data:`_INSERT_BATCH`)."""
+        return (
+            len(self),
+            float(self.ts.min()),
+            float(self.ts.max()),
+            json.dumps(self.ids),
+            _blob(self.ts),
+            _blob(self.features),
+            _blob(self.score),
+            self.is_fraud.astype(np.uint8).tobytes(),
+            _blob(self.threshold),
+            json.dumps(self.model_version),
+            _blob(self.latency_ms),
+        )
+
+
+_ARRAYS = ("ts", "features", "score", "is_fraud", "threshold")
+
+
+def _blob(array: np.ndarray) -> bytes:
+    return np.ascontiguousarray(array, dtype="<f8").tobytes()
+
+
+def _decode(row: tuple[Any, ...]) -> tuple[int, dict[str, Any]]:
+    """A ``batches`` row (:data:`_BATCH_COLUMNS`) as its sequence number and window columns."""
+    seq, ids, ts, features, score, is_fraud, threshold, versions, latency = row
+    matrix = np.frombuffer(features, dtype="<f8").reshape(-1, _N_FEATURES)
+    columns: dict[str, Any] = {"transaction_id": json.loads(ids), "ts": np.frombuffer(ts, "<f8")}
+    columns.update(zip(FEATURES, matrix.T, strict=True))
+    columns.update(
+        score=np.frombuffer(score, "<f8"),
+        is_fraud=np.frombuffer(is_fraud, np.uint8).astype(bool),
+        threshold=np.frombuffer(threshold, "<f8"),
+        model_version=json.loads(versions),
+        latency_ms=np.frombuffer(latency, "<f8"),
+    )
+    return seq, columns
+
+
+def _copy(values: Any, dtype: type) -> np.ndarray:
+    # ndarray.copy() is several times cheaper than np.array(values, dtype) for a one-row call.
+    if isinstance(values, np.ndarray) and values.dtype == dtype:
+        return values.copy()
+    return np.array(values, dtype=dtype)
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """A checked :meth:`PredictionLog.record_columns` call, queued as given.
+
+    Turned into a :class:`_Chunk` by the writer (:meth:`chunk`), off the request path: the
+    NumPy set-up of a chunk costs about 20 µs, which a one-row ``/predict`` would pay per request.
+    """
+
+    ids: list[str]
+    ts: float
+    features: np.ndarray
+    scores: np.ndarray
+    is_fraud: np.ndarray
+    threshold: float
+    model_version: str
+    latency_ms: float | np.ndarray | None
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def chunk(self) -> _Chunk:
+        n = len(self.ids)
+        latency = self.latency_ms
+        if latency is None or np.ndim(latency) == 0:
+            latency = np.full(n, np.nan if latency is None else float(latency))
+        return _Chunk(
+            self.ids,
+            np.full(n, self.ts),
+            np.ascontiguousarray(self.features),
+            self.scores,
+            self.is_fraud.astype(np.uint8),
+            np.full(n, self.threshold),
+            [self.model_version] * n,
+            latency,
+        )
+
+
+def check_columns(
     transaction_ids: Sequence[str],
     *,
     ts: float,
@@ -254,13 +448,11 @@ def columns_to_rows(
     threshold: float,
     model_version: str,
     latency_ms: float | np.ndarray | None,
-) -> list[tuple[Any, ...]]:
-    """A scored batch, given as columns, as rows of the ``predictions`` table.
+) -> _Columns:
+    """A scored batch, given as columns, checked as :func:`to_row` checks one record.
 
-    The columnar twin of :func:`to_row`, with the same rules: the per-row work is done by NumPy
-    (one ``tolist`` per column) and ``zip``, never by Python code per row, so converting a
-    10,000-row batch costs milliseconds instead of the ~100 ms of building and converting 10,000
-    dicts, which sat on the request path of ``/predict_batch``.
+    The columnar twin of :func:`to_row`: no Python code runs per row except one pass over the
+    ids, and the arrays are copied (a caller may reuse its buffers after the call).
 
     Args:
         transaction_ids: one non-empty string per row.
@@ -275,38 +467,37 @@ def columns_to_rows(
     Raises:
         ValueError: a column has the wrong length, shape or type; the message names it.
     """
-    n = len(transaction_ids)
-    if not all(type(tid) is str and tid for tid in transaction_ids):
-        bad = next(t for t in transaction_ids if not (type(t) is str and t))
+    ids = list(transaction_ids)
+    n = len(ids)
+    if not all(type(tid) is str and tid for tid in ids):
+        bad = next(t for t in ids if not (type(t) is str and t))
         raise ValueError(f"transaction_ids: every id must be a non-empty string, got {bad!r}")
     if model_version is None:
         raise ValueError("model_version is None")
-    matrix = np.asarray(features, dtype=np.float64)
-    if matrix.shape != (n, len(FEATURES)):
-        raise ValueError(f"features has shape {matrix.shape}, expected ({n}, {len(FEATURES)})")
+    matrix = _copy(features, np.float64)
+    if matrix.shape != (n, _N_FEATURES):
+        raise ValueError(f"features has shape {matrix.shape}, expected ({n}, {_N_FEATURES})")
 
-    def column(name: str, values: Any, dtype: type) -> list[Any]:
-        array = np.asarray(values, dtype=dtype).ravel()
+    def column(name: str, values: Any, dtype: type) -> np.ndarray:
+        array = _copy(values, dtype).ravel()
         if len(array) != n:
             raise ValueError(f"{name} has {len(array)} values for {n} transaction ids")
-        return array.tolist()
+        return array
 
-    if latency_ms is None or np.ndim(latency_ms) == 0:
-        latencies: Any = repeat(None if latency_ms is None else float(latency_ms), n)
-    else:
-        latencies = column("latency_ms", latency_ms, np.float64)
-    return list(
-        zip(
-            transaction_ids,
-            repeat(float(ts), n),
-            *matrix.T.tolist(),
-            column("scores", scores, np.float64),
-            column("is_fraud", is_fraud, np.int64),
-            repeat(float(threshold), n),
-            repeat(str(model_version), n),
-            latencies,
-            strict=True,
-        )
+    latency: float | np.ndarray | None = latency_ms
+    if isinstance(latency, int | float):
+        latency = float(latency)
+    elif latency is not None:
+        latency = column("latency_ms", latency, np.float64) if np.ndim(latency) else float(latency)
+    return _Columns(
+        ids,
+        float(ts),
+        matrix,
+        column("scores", scores, np.float64),
+        column("is_fraud", is_fraud, np.bool_),
+        float(threshold),
+        str(model_version),
+        latency,
     )
 
 
@@ -357,7 +548,8 @@ class PredictionLog:
         # One condition guards the queue and the counters; producers, the writer and flush()
         # all wait on it.
         self._cond = threading.Condition()
-        self._queue: deque[tuple[float, list[tuple[Any, ...]]]] = deque()  # (arrival, rows)
+        # (arrival, rows): _Columns from record_columns, or to_row() tuples from record()
+        self._queue: deque[tuple[float, Any]] = deque()
         self._queued = 0  # rows in the queue
         self._enqueued = 0  # rows accepted by record() since start
         self._done = 0  # rows the writer finished with: inserted, duplicate or failed
@@ -453,7 +645,11 @@ class PredictionLog:
             raise TypeError("record() takes a list of records; wrap a single record in a list")
         # Converted here, on the caller's thread, so a bad record fails the call that made it
         # instead of a batch in the writer.
-        self._enqueue([to_row(r, i) for i, r in enumerate(records)])
+        # The rows are turned into columns by the writer, off the request path (that costs tens
+        # of µs of NumPy set-up per call, ten times what a single-record call costs otherwise).
+        rows = [to_row(r, i) for i, r in enumerate(records)]
+        if rows:
+            self._enqueue(rows)
 
     def record_columns(
         self,
@@ -469,38 +665,36 @@ class PredictionLog:
     ) -> None:
         """Queue a whole scored batch, given as columns: the bulk form of :meth:`record`.
 
-        Same rows, same guarantees, without a dict per prediction: a 10,000-row batch is
-        converted by NumPy and ``zip`` in a few milliseconds, where :meth:`record` spends a
-        hundred (see :func:`columns_to_rows`).
+        Same rows, same guarantees, without a dict per prediction (see
+        :func:`check_columns` for the arguments).
 
         Raises:
             ValueError: a column has the wrong length or type (nothing is queued).
             PredictionLogFull, PredictionLogError: as :meth:`record`.
         """
-        self._enqueue(
-            columns_to_rows(
-                transaction_ids,
-                ts=ts,
-                features=features,
-                scores=scores,
-                is_fraud=is_fraud,
-                threshold=threshold,
-                model_version=model_version,
-                latency_ms=latency_ms,
-            )
+        columns = check_columns(
+            transaction_ids,
+            ts=ts,
+            features=features,
+            scores=scores,
+            is_fraud=is_fraud,
+            threshold=threshold,
+            model_version=model_version,
+            latency_ms=latency_ms,
         )
+        if len(columns):
+            self._enqueue(columns)
 
-    def _enqueue(self, rows: list[tuple[Any, ...]]) -> None:
-        """Append converted rows to the writer's queue (blocking while it is full)."""
-        if not rows:
-            return
-        n = len(rows)
+    def _enqueue(self, chunk: _Columns | list[tuple[Any, ...]]) -> None:
+        """Append checked rows (columns, or rows of :func:`to_row`) to the writer's queue,
+        blocking while it is full."""
+        n = len(chunk)
         with self._cond:
             self._check_writable()
             if self._queued and self._queued + n > self.max_queue:
                 self._wait_for_room(n)
             was_empty = not self._queued
-            self._queue.append((time.monotonic(), rows))
+            self._queue.append((time.monotonic(), chunk))
             self._queued += n
             self._enqueued += n
             # Wake the writer only when it has something new to do: start the flush_interval
@@ -584,7 +778,7 @@ class PredictionLog:
                             return
                         batch = self._take(self.batch_size)
                         self._cond.notify_all()  # room for producers waiting on a full queue
-                    self._write(conn, batch)
+                    self._write(conn, self._columns(batch))
             finally:
                 conn.close()
         except BaseException as exc:
@@ -605,44 +799,68 @@ class PredictionLog:
             return 0.0
         return max(0.0, self._queue[0][0] + self.flush_interval - time.monotonic())
 
-    def _take(self, limit: int) -> list[tuple[Any, ...]]:
-        batch: list[tuple[Any, ...]] = []
-        while self._queue and len(batch) < limit:
-            arrived, rows = self._queue[0]
-            room = limit - len(batch)
-            if len(rows) <= room:
-                self._queue.popleft()
-                batch.extend(rows)
-            else:
-                batch.extend(rows[:room])
-                self._queue[0] = (arrived, rows[room:])
-        self._queued -= len(batch)
-        return batch
+    def _take(self, limit: int) -> list[_Columns | list[tuple[Any, ...]]]:
+        """Whole queued calls, oldest first, up to ``limit`` rows (or one larger call).
 
-    def _write(self, conn: sqlite3.Connection, batch: list[tuple[Any, ...]]) -> None:
-        """Insert one batch in one transaction; retry while the database is busy or unavailable."""
+        A call is never split: the rows of one :meth:`record_columns` call (10,000 for a full
+        ``/predict_batch``) are committed as one batch, which is what keeps a row at a few µs
+        (a commit writes every page it touched, and a 500-row slice of random ids touches about
+        500 pages of the id index: 11 µs a row at 2,000 rows a batch, 6 µs at 10,000, measured
+        in ``benchmarks/predlog.py``).
+        """
+        pieces: list[_Columns | list[tuple[Any, ...]]] = []
+        taken = 0
+        while self._queue and taken < limit:
+            chunk = self._queue[0][1]
+            if pieces and taken + len(chunk) > limit:
+                break
+            self._queue.popleft()
+            pieces.append(chunk)
+            taken += len(chunk)
+        self._queued -= taken
+        return pieces
+
+    @staticmethod
+    def _columns(pieces: list[_Columns | list[tuple[Any, ...]]]) -> _Chunk:
+        """What :meth:`_take` took, as one chunk (consecutive rows converted together)."""
+        chunks: list[_Chunk] = []
+        rows: list[tuple[Any, ...]] = []
+        for piece in pieces:
+            if isinstance(piece, _Columns):
+                if rows:
+                    chunks.append(_Chunk.from_rows(rows))
+                    rows = []
+                chunks.append(piece.chunk())
+            else:
+                rows.extend(piece)
+        if rows:
+            chunks.append(_Chunk.from_rows(rows))
+        return _Chunk.concat(chunks)
+
+    def _write(self, conn: sqlite3.Connection, chunk: _Chunk) -> None:
+        """Store one batch in one transaction; retry while the database is busy or unavailable."""
         delay = 0.05
         while True:
             try:
                 with _transaction(conn):
-                    inserted = conn.executemany(_INSERT, batch).rowcount
+                    inserted = _insert(conn, chunk)
                 break
             except sqlite3.OperationalError as exc:
                 # Locked by another process, disk full, I/O error: keep the rows and retry; the
                 # queue fills meanwhile and record() blocks, then raises: nothing is dropped.
                 self._set_error(exc)
                 log.warning(
-                    "prediction log: writing %d rows failed (%s); retrying", len(batch), exc
+                    "prediction log: writing %d rows failed (%s); retrying", len(chunk), exc
                 )
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
-            except sqlite3.Error as exc:
-                # Not expected (to_row makes every row bindable); retrying would fail forever.
+            except (sqlite3.Error, ValueError) as exc:
+                # Not expected (to_row makes every row storable); retrying would fail forever.
                 self._set_error(exc)
-                log.error("prediction log: %d rows could not be written: %s", len(batch), exc)
-                self._finish(len(batch), failed=len(batch))
+                log.error("prediction log: %d rows could not be written: %s", len(chunk), exc)
+                self._finish(len(chunk), failed=len(chunk))
                 return
-        duplicates = len(batch) - inserted
+        duplicates = len(chunk) - inserted
         if duplicates:
             log.warning("prediction log: %d duplicate transaction ids ignored", duplicates)
         self._finish(inserted, duplicates=duplicates)
@@ -673,44 +891,86 @@ class PredictionLog:
             UnknownTransaction: no prediction with this id, even after flushing pending records.
             ValueError: ``is_fraud`` is not a boolean (or 0/1).
         """
-        if is_fraud not in (True, False):
-            raise ValueError(f"is_fraud must be a boolean, got {is_fraud!r}")
-        label = int(is_fraud)
-        status = self._store_feedback(transaction_id, label)
-        if status is None:
-            # The prediction may still be in the queue: feedback right after scoring must work.
-            self.flush()
-            status = self._store_feedback(transaction_id, label)
+        (status,) = self.add_feedback_many([transaction_id], [is_fraud])
         if status is None:
             raise UnknownTransaction(transaction_id)
         return status
 
-    def _store_feedback(self, transaction_id: str, label: int) -> str | None:
+    def add_feedback_many(
+        self, transaction_ids: Sequence[str], labels: Sequence[bool]
+    ) -> list[str | None]:
+        """Store many labels in one transaction, as :meth:`add_feedback` one after another would.
+
+        Returns:
+            One status per id, in order: ``"created"``, ``"unchanged"``, ``"updated"``, or
+            ``None`` for an id that was never logged (after flushing pending records). An id
+            given twice is created by the first and unchanged or updated by the second.
+
+        Raises:
+            ValueError: the lengths differ, or a label is not a boolean (or 0/1); nothing is
+                stored.
+        """
+        ids = list(transaction_ids)
+        if len(ids) != len(labels):
+            raise ValueError(f"{len(ids)} transaction ids but {len(labels)} labels")
+        for tid, label in zip(ids, labels, strict=True):
+            if label not in (True, False):
+                raise ValueError(f"is_fraud must be a boolean, got {label!r} for {tid!r}")
+        values = [int(label) for label in labels]
+        statuses = self._store_feedback(ids, values)
+        missing = [i for i, status in enumerate(statuses) if status is None]
+        if missing:
+            # The predictions may still be in the queue: feedback right after scoring must work.
+            self.flush()
+            again = self._store_feedback([ids[i] for i in missing], [values[i] for i in missing])
+            for i, status in zip(missing, again, strict=True):
+                statuses[i] = status
+        return statuses
+
+    def _store_feedback(self, ids: list[str], labels: list[int]) -> list[str | None]:
         now = time.time()
+        distinct = json.dumps(list(dict.fromkeys(ids)))
         with self._reader() as conn, _transaction(conn):
-            if (
-                conn.execute(
-                    "SELECT 1 FROM predictions WHERE transaction_id = ?", (transaction_id,)
-                ).fetchone()
-                is None
-            ):
-                return None
-            old = conn.execute(
-                "SELECT label FROM feedback WHERE transaction_id = ?", (transaction_id,)
-            ).fetchone()
-            if old is None:
-                conn.execute(
-                    "INSERT INTO feedback (transaction_id, label, received_at) VALUES (?, ?, ?)",
-                    (transaction_id, label, now),
+            where = dict(
+                (tid, (batch, pos))
+                for tid, batch, pos in conn.execute(
+                    "SELECT p.transaction_id, p.batch, p.pos FROM json_each(?) j "
+                    "JOIN predictions p ON p.transaction_id = j.value",
+                    (distinct,),
                 )
-                return "created"
-            if old[0] == label:
-                return "unchanged"
-            conn.execute(
-                "UPDATE feedback SET label = ?, updated_at = ? WHERE transaction_id = ?",
-                (label, now, transaction_id),
             )
-            return "updated"
+            stored = dict(
+                conn.execute(
+                    "SELECT f.transaction_id, f.label FROM json_each(?) j "
+                    "JOIN feedback f ON f.transaction_id = j.value",
+                    (distinct,),
+                )
+            )
+            statuses: list[str | None] = []
+            final: dict[str, tuple[int, bool]] = {}  # id -> (label, changed an earlier label)
+            for tid, label in zip(ids, labels, strict=True):
+                if tid not in where:
+                    statuses.append(None)
+                    continue
+                old = final[tid][0] if tid in final else stored.get(tid)
+                if old is None:
+                    statuses.append("created")
+                    final[tid] = (label, False)
+                elif old == label:
+                    statuses.append("unchanged")
+                else:
+                    statuses.append("updated")
+                    final[tid] = (label, True)
+            conn.executemany(
+                "INSERT INTO feedback (transaction_id, batch, pos, label, received_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (transaction_id) DO UPDATE SET "
+                "label = excluded.label, updated_at = excluded.updated_at",
+                [
+                    (tid, *where[tid], label, now, now if changed else None)
+                    for tid, (label, changed) in final.items()
+                ],
+            )
+        return statuses
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -751,59 +1011,71 @@ class PredictionLog:
             raise ValueError(f"last_n must be a non-negative integer, got {last_n!r}")
         if isinstance(since, datetime):
             since = since.timestamp()
-        join = "JOIN" if labeled_only else "LEFT JOIN"
-        where, params = "", []
-        if since is not None:
-            where = "WHERE p.ts >= ?"
-            params.append(float(since))
-        # The newest last_n rows, by insertion order, returned oldest first.
-        sql = (
-            f"SELECT {_SELECT}, p.seq FROM predictions p {join} feedback f "
-            f"ON f.transaction_id = p.transaction_id {where} ORDER BY p.seq DESC"
-        )
-        if last_n is not None:
-            sql += " LIMIT ?"
-            params.append(int(last_n))
+        lower = -np.inf if since is None else float(since)
         self.flush()
+        pieces: list[pd.DataFrame] = []
+        kept = 0
         with self._reader() as conn:
-            rows = conn.execute(f"SELECT * FROM ({sql}) ORDER BY seq", params).fetchall()
-        frame = pd.DataFrame.from_records(rows, columns=[*WINDOW_COLUMNS, "seq"])
-        frame = frame.drop(columns="seq")
-        dtypes: dict[str, Any] = {c: "float64" for c in ("ts", *FEATURES, "score", "threshold")}
-        dtypes.update(
-            transaction_id=object,
-            is_fraud=bool,
-            model_version=object,
-            latency_ms="float64",
-            label="Int64",
-        )
-        return frame.astype(dtypes)
+            # Newest batch first, stopping once last_n rows are in hand; a labeled window only
+            # reads the batches that have labels.
+            only = "AND seq IN (SELECT DISTINCT batch FROM feedback)" if labeled_only else ""
+            batches = conn.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE ts_max >= ? {only} ORDER BY seq DESC",
+                (lower,),
+            )
+            for row in batches:
+                if last_n is not None and kept >= last_n:
+                    break
+                seq, columns = _decode(row)
+                label = np.full(len(columns["ts"]), -1, dtype=np.int64)
+                for pos, value in conn.execute(
+                    "SELECT pos, label FROM feedback WHERE batch = ?", (seq,)
+                ):
+                    label[pos] = value
+                frame = pd.DataFrame(columns)
+                frame["label"] = pd.array(np.where(label < 0, None, label), dtype="Int64")
+                keep = columns["ts"] >= lower
+                if labeled_only:
+                    keep &= label >= 0
+                if not keep.all():
+                    frame = frame[keep]
+                pieces.append(frame)
+                kept += len(frame)
+        if not pieces:
+            return _empty_window()
+        frame = pd.concat(pieces[::-1], ignore_index=True)
+        if last_n is not None:
+            frame = frame.iloc[len(frame) - min(last_n, len(frame)) :].reset_index(drop=True)
+        return frame.astype(_WINDOW_DTYPES)
 
     def check_integrity(self) -> dict[str, Any]:
         """Check the database file as it is on disk (no flush).
 
         Returns:
-            ``ok`` (True when SQLite's ``integrity_check`` passes and no feedback row lacks its
-            prediction), ``integrity_check`` (``"ok"`` or SQLite's messages), ``journal_mode``,
-            ``predictions`` and ``feedback`` (row counts), ``orphan_feedback``, and this
-            instance's ``pending``, ``duplicates`` and ``failed`` counters.
+            ``ok`` (True when SQLite's ``integrity_check`` passes, the batches hold as many rows
+            as the id index, and no feedback row lacks its prediction), ``integrity_check``
+            (``"ok"`` or SQLite's messages), ``journal_mode``, ``predictions`` and ``feedback``
+            (row counts), ``rows_in_batches``, ``orphan_feedback``, and this instance's
+            ``pending``, ``duplicates`` and ``failed`` counters.
         """
         with self._reader() as conn:
             messages = [row[0] for row in conn.execute("PRAGMA integrity_check")]
             journal = conn.execute("PRAGMA journal_mode").fetchone()[0]
             predictions = conn.execute("SELECT count(*) FROM predictions").fetchone()[0]
+            in_batches = conn.execute("SELECT coalesce(sum(n), 0) FROM batches").fetchone()[0]
             feedback = conn.execute("SELECT count(*) FROM feedback").fetchone()[0]
             orphans = conn.execute(
                 "SELECT count(*) FROM feedback f LEFT JOIN predictions p "
-                "ON p.transaction_id = f.transaction_id WHERE p.seq IS NULL"
+                "ON p.transaction_id = f.transaction_id WHERE p.batch IS NULL"
             ).fetchone()[0]
         stats = self.stats()
         integrity = "ok" if messages == ["ok"] else messages
         return {
-            "ok": integrity == "ok" and orphans == 0,
+            "ok": integrity == "ok" and orphans == 0 and in_batches == predictions,
             "integrity_check": integrity,
             "journal_mode": journal,
             "predictions": predictions,
+            "rows_in_batches": in_batches,
             "feedback": feedback,
             "orphan_feedback": orphans,
             "pending": stats["pending"],
@@ -820,6 +1092,7 @@ class PredictionLog:
             self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
         conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         return conn
 
     def _open(self) -> None:
@@ -838,10 +1111,13 @@ class PredictionLog:
                 # process (or a locked file) does not wait here.
                 if _schema_version(conn, self.path) < SCHEMA_VERSION:
                     with _transaction(conn):
-                        if _schema_version(conn, self.path) < SCHEMA_VERSION:  # lost a race?
+                        version = _schema_version(conn, self.path)  # lost a race?
+                        if version == 1:
+                            _migrate_v1(conn, self.path, self.batch_size)
+                        elif version < SCHEMA_VERSION:
                             for statement in _SCHEMA:
                                 conn.execute(statement)
-                            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             finally:
                 conn.close()
             self._opened = True
@@ -873,6 +1149,79 @@ def _schema_version(conn: sqlite3.Connection, path: str) -> int:
             f"{SCHEMA_VERSION}; upgrade fraudops"
         )
     return version
+
+
+def _insert(conn: sqlite3.Connection, chunk: _Chunk) -> int:
+    """Store ``chunk`` as one batch (inside the caller's transaction); the rows inserted.
+
+    Ids already logged, or repeated inside the chunk, keep their first prediction: the batch is
+    then stored without those rows, so every stored row has its id in ``predictions``.
+    """
+    seq = conn.execute(_INSERT_BATCH, chunk.params()).lastrowid
+    ids = json.dumps(chunk.ids)
+    inserted = conn.execute(_INSERT_IDS, (seq, ids)).rowcount
+    if inserted == len(chunk):
+        return inserted
+    # Rare (the service makes unique ids): redo this batch without its duplicate rows.
+    conn.execute(
+        "DELETE FROM predictions WHERE transaction_id IN (SELECT value FROM json_each(?)) "
+        "AND batch = ?",
+        (ids, seq),
+    )
+    conn.execute("DELETE FROM batches WHERE seq = ?", (seq,))
+    known = {tid for (tid,) in conn.execute(
+        "SELECT p.transaction_id FROM json_each(?) j JOIN predictions p "
+        "ON p.transaction_id = j.value", (ids,)
+    )}  # fmt: skip
+    keep: list[int] = []
+    for i, tid in enumerate(chunk.ids):
+        if tid not in known:
+            known.add(tid)
+            keep.append(i)
+    if not keep:
+        return 0
+    kept = chunk.take(np.asarray(keep))
+    seq = conn.execute(_INSERT_BATCH, kept.params()).lastrowid
+    return conn.execute(_INSERT_IDS, (seq, json.dumps(kept.ids))).rowcount
+
+
+_WINDOW_DTYPES: dict[str, Any] = {
+    **{c: "float64" for c in ("ts", *FEATURES, "score", "threshold", "latency_ms")},
+    "transaction_id": object,
+    "is_fraud": bool,
+    "model_version": object,
+    "label": "Int64",
+}
+
+
+def _empty_window() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=_WINDOW_DTYPES[c]) for c in WINDOW_COLUMNS})
+
+
+def _migrate_v1(conn: sqlite3.Connection, path: str, batch_size: int) -> None:
+    """Convert a schema-1 file (one SQL row of 36 columns per prediction) in place.
+
+    Runs inside the caller's transaction, so a failure leaves the file as it was. Rows keep their
+    order, and labels their ``received_at`` and ``updated_at``.
+    """
+    count = conn.execute("SELECT count(*) FROM predictions").fetchone()[0]
+    log.warning("%s: converting %d logged predictions to prediction log schema 2", path, count)
+    conn.execute("ALTER TABLE predictions RENAME TO predictions_v1")
+    conn.execute("ALTER TABLE feedback RENAME TO feedback_v1")
+    conn.execute("DROP INDEX IF EXISTS predictions_ts")
+    for statement in _SCHEMA:
+        conn.execute(statement)
+    columns = ", ".join(f'"{c}"' for c in WINDOW_COLUMNS[:-1])
+    rows = conn.execute(f"SELECT {columns} FROM predictions_v1 ORDER BY seq")
+    while batch := rows.fetchmany(max(batch_size, 1_000)):
+        _insert(conn, _Chunk.from_rows(batch))
+    conn.execute(
+        "INSERT INTO feedback (transaction_id, batch, pos, label, received_at, updated_at) "
+        "SELECT f.transaction_id, p.batch, p.pos, f.label, f.received_at, f.updated_at "
+        "FROM feedback_v1 f JOIN predictions p ON p.transaction_id = f.transaction_id"
+    )
+    conn.execute("DROP TABLE feedback_v1")
+    conn.execute("DROP TABLE predictions_v1")
 
 
 @contextmanager

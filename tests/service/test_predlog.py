@@ -58,7 +58,9 @@ def plog(url: str):
 def logged_ids(path: Path) -> list[str]:
     """The ids in the file, in the order they were written (read without the class)."""
     with sqlite3.connect(path) as conn:
-        return [r[0] for r in conn.execute("SELECT transaction_id FROM predictions ORDER BY seq")]
+        return [
+            r[0] for r in conn.execute("SELECT transaction_id FROM predictions ORDER BY batch, pos")
+        ]
 
 
 # -- URL and files ---------------------------------------------------------------------------
@@ -340,6 +342,91 @@ def test_window_selects_by_count_and_time_and_joins_labels(plog: PredictionLog) 
     empty = PredictionLog(plog.url.replace("predictions", "empty")).window()
     assert list(empty.columns) == list(WINDOW_COLUMNS) and len(empty) == 0
     assert empty["label"].dtype == "Int64" and empty["Amount"].dtype == "float64"
+
+
+def test_bulk_feedback_is_in_order_per_id_and_reports_unknown_ids(plog: PredictionLog) -> None:
+    plog.record([make_record("k1"), make_record("k2")])
+    plog.add_feedback("k2", True)
+    # No flush in between; an id repeated in one call is created, then unchanged or updated.
+    statuses = plog.add_feedback_many(
+        ["k1", "nope", "k1", "k2", "k1", "nope"], [True, True, True, False, False, False]
+    )
+    assert statuses == ["created", None, "unchanged", "updated", "updated", None]
+    labels = plog.window().set_index("transaction_id")["label"]
+    assert labels.to_dict() == {"k1": 0, "k2": 0}
+    with sqlite3.connect(plog.path) as conn:
+        updated = dict(conn.execute("SELECT transaction_id, updated_at FROM feedback"))
+    assert updated["k1"] is not None and updated["k2"] is not None
+    with pytest.raises(ValueError, match="'maybe' for 'k1'"):
+        plog.add_feedback_many(["k2", "k1"], [True, "maybe"])
+    assert plog.window().set_index("transaction_id")["label"]["k2"] == 0  # nothing stored
+    with pytest.raises(ValueError, match="2 transaction ids but 1 labels"):
+        plog.add_feedback_many(["k1", "k2"], [True])
+
+
+def test_ids_repeated_inside_one_batch_keep_their_first_row(plog: PredictionLog) -> None:
+    plog.record([make_record("first")])
+    scores = np.array([0.1, 0.2, 0.3, 0.4])
+    plog.record_columns(
+        ["d1", "first", "d1", "d2"],
+        ts=5.0,
+        features=np.zeros((4, len(FEATURES))),
+        scores=scores,
+        is_fraud=scores > 0.5,
+        threshold=0.5,
+        model_version="8",
+        latency_ms=None,
+    )
+    window = plog.window()
+    assert window["transaction_id"].tolist() == ["first", "d1", "d2"]
+    assert window["score"].tolist() == [0.25, 0.1, 0.4]
+    assert plog.stats()["duplicates"] == 2
+    assert plog.add_feedback("d2", True) == "created"
+    assert plog.labeled()["transaction_id"].tolist() == ["d2"]
+    check = plog.check_integrity()
+    assert check["ok"] and check["predictions"] == check["rows_in_batches"] == 3
+
+
+#: The tables of prediction-log schema 1 (one SQL row of 36 columns per prediction), as files
+#: written before schema 2 have them.
+V1_SCHEMA = (
+    "CREATE TABLE predictions (seq INTEGER PRIMARY KEY, transaction_id TEXT NOT NULL UNIQUE, "
+    "ts REAL, " + ", ".join(f'"{c}" REAL' for c in FEATURES) + ", score REAL, is_fraud INTEGER, "
+    "threshold REAL, model_version TEXT NOT NULL, latency_ms REAL)",
+    "CREATE INDEX predictions_ts ON predictions (ts)",
+    "CREATE TABLE feedback (transaction_id TEXT PRIMARY KEY, label INTEGER NOT NULL, "
+    "received_at REAL NOT NULL, updated_at REAL)",
+)
+
+
+def test_a_schema_1_file_is_converted_with_every_row_and_label(url: str) -> None:
+    path = Path(url.removeprefix("sqlite:///"))
+    path.parent.mkdir(parents=True)
+    features = np.arange(len(FEATURES), dtype=float)
+    with sqlite3.connect(path) as conn:
+        for statement in V1_SCHEMA:
+            conn.execute(statement)
+        conn.executemany(
+            f"INSERT INTO predictions VALUES ({', '.join('?' * (len(FEATURES) + 8))})",
+            [
+                (i, f"old{i}", 100.0 + i, *(features + i), i / 10, i > 1, 0.5, "3", None)
+                for i in range(3)
+            ],
+        )
+        conn.execute("INSERT INTO feedback VALUES ('old1', 1, 200.0, NULL)")
+        conn.execute("PRAGMA user_version = 1")
+    with PredictionLog(url) as plog:
+        window = plog.window()
+        assert window["transaction_id"].tolist() == ["old0", "old1", "old2"]
+        np.testing.assert_array_equal(window.loc[2, list(FEATURES)].to_numpy(float), features + 2)
+        assert window["is_fraud"].tolist() == [False, False, True]
+        assert window["label"].tolist()[1] == 1 and window["latency_ms"].isna().all()
+        assert plog.add_feedback("old1", True) == "unchanged"
+        plog.record([make_record("new")])
+        assert plog.count() == 4 and plog.check_integrity()["ok"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert conn.execute("SELECT received_at FROM feedback").fetchone()[0] == 200.0
 
 
 # -- process death ---------------------------------------------------------------------------

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 from fraudops import registry
 from fraudops.predlog import PredictionLog
-from fraudops.serving import Feedback, Transaction
+from fraudops.serving import BatchResponse, Feedback, Transaction
 
 from tests.served import ADMIN_TOKEN, MAX_BATCH
 
@@ -112,14 +112,17 @@ def test_missing_ids_are_generated_and_given_ids_kept(inproc, models) -> None:
 
     *generated, kept = asyncio.run(both())
     assert all(re.fullmatch(r"[0-9a-f]{32}", p.transaction_id) for p in generated)
-    assert {uuid.UUID(hex=p.transaction_id).version for p in generated} == {4}
+    # Time-ordered UUIDv7s (fraudops.serving.ids): unique, and the prediction log's index cheap.
+    assert {uuid.UUID(hex=p.transaction_id).version for p in generated} == {7}
     assert len({p.transaction_id for p in generated}) == 5
     assert kept.transaction_id == "card-42:tx.7"
 
 
 def test_batch_keeps_request_order_and_matches_single_scores(inproc, models) -> None:
     rows = bodies(models.X, 30, prefix="order")
-    batch = asyncio.run(inproc.predict_batch([Transaction(**r) for r in rows[::-1]]))
+    batch = BatchResponse.model_validate_json(
+        asyncio.run(inproc.predict_batch([Transaction(**r) for r in rows[::-1]])).body
+    )
     assert [p.transaction_id for p in batch.predictions] == [
         r["transaction_id"] for r in rows[::-1]
     ]
@@ -130,29 +133,78 @@ def test_batch_keeps_request_order_and_matches_single_scores(inproc, models) -> 
     )
 
 
-def test_batching_on_and_off_give_the_same_predictions(
-    service_module, state_dir: Path, models
+@pytest.mark.parametrize(
+    ("fast_scorer", "batching"),
+    [(True, "on"), (False, "auto"), (False, "off")],
+    ids=["fast-micro-batched", "pipeline-micro-batched", "pipeline-alone"],
+)
+def test_every_scoring_mode_gives_the_fast_inline_predictions(
+    service_module, state_dir: Path, models, inproc, fast_scorer: bool, batching: str
 ) -> None:
-    rows = bodies(models.X, 40, prefix="onoff")
-    results = {}
-    for batching in (True, False):
-        svc = make_service(service_module, state_dir, f"batching-{batching}", batching=batching)
+    """Fast scorer on the event loop (the default, ``inproc``) against the other three modes."""
+    rows = bodies(models.X, 40, prefix=f"mode-{fast_scorer}-{batching}")
+    svc = make_service(
+        service_module,
+        state_dir,
+        f"mode-{fast_scorer}-{batching}",
+        batching=batching,
+        fast_scorer=fast_scorer,
+    )
 
-        async def burst(svc=svc):
-            return await asyncio.gather(*(svc.predict(Transaction(**r)) for r in rows))
+    async def burst(svc):
+        return await asyncio.gather(*(svc.predict(Transaction(**r)) for r in rows))
 
-        try:
-            results[batching] = asyncio.run(burst())
-        finally:
-            svc.close()
-    on, off = results[True], results[False]
-    assert [p.transaction_id for p in on] == [p.transaction_id for p in off]
-    assert [(p.is_fraud, p.threshold, p.model_version) for p in on] == [
-        (p.is_fraud, p.threshold, p.model_version) for p in off
+    try:
+        assert svc.model_info().scorer.path == (
+            "pipeline" if not fast_scorer else "numpy+numpy-linear"
+        )
+        other = asyncio.run(burst(svc))
+    finally:
+        svc.close()
+    default = asyncio.run(burst(inproc))
+    assert inproc.model_info().scorer.path == "numpy+numpy-linear"
+    assert [p.transaction_id for p in other] == [p.transaction_id for p in default]
+    assert [(p.is_fraud, p.threshold, p.model_version) for p in other] == [
+        (p.is_fraud, p.threshold, p.model_version) for p in default
     ]
-    # Scored in different batch sizes: equal up to floating-point summation order.
+    # Another code path and batch size: equal up to floating-point summation order.
     np.testing.assert_allclose(
-        [p.fraud_probability for p in on], [p.fraud_probability for p in off], rtol=1e-9
+        [p.fraud_probability for p in other], [p.fraud_probability for p in default], rtol=1e-9
+    )
+
+
+def test_a_version_whose_fast_path_disagrees_is_served_by_its_pipeline(
+    service_module, state_dir: Path, models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The parity gate at load time: a broken fast path never serves, and the metric says so."""
+    from fraudops.serving import scorer as scoring
+    from prometheus_client import REGISTRY
+
+    real_backend = scoring._backend
+
+    def float32_backend(model):  # what a float32 export (ONNX trees) would compute
+        backend = real_backend(model)
+        return scoring._Backend(
+            backend.name,
+            lambda z: backend.predict(z.astype(np.float32).astype(np.float64)),
+            backend.large_from,
+        )
+
+    monkeypatch.setattr(scoring, "_backend", float32_backend)
+    svc = make_service(service_module, state_dir, "disagrees")
+    try:
+        info = svc.model_info()
+        (row,) = bodies(models.X, 1)
+        prediction = asyncio.run(svc.predict(Transaction(**row)))
+    finally:
+        svc.close()
+    assert info.scorer.path == "pipeline"
+    assert "differs from the pipeline" in info.scorer.fallback_reason
+    assert info.scorer.parity["max_abs_diff"] > info.scorer.parity["tolerance"]
+    labels = {"version": models.champion}
+    assert REGISTRY.get_sample_value("fraudops_scorer_fallback", labels) == 1
+    np.testing.assert_allclose(
+        prediction.fraud_probability, expected_scores(models.champion, [row]), rtol=1e-12
     )
 
 
