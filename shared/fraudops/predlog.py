@@ -44,7 +44,7 @@ What a hard crash can lose (the documented bound)
     loses exactly the records accepted by :meth:`record` but not yet committed; ``stats()`` reports
     that number as ``pending``. While the writer keeps up with the traffic, a record waits at most
     ``flush_interval`` (0.2 s) plus the time of one commit (milliseconds), so the loss is the
-    traffic of the last ~0.2 s (at 2,000 predictions/s the benchmark saw at most 416 records
+    traffic of the last ~0.2 s (at 2,000 predictions/s the benchmark saw at most 416 to 460 records
     waiting), and at most ``2 * batch_size`` records (one batch being committed
     plus less than one batch waiting) when records arrive a few at a time; a single
     :meth:`record` call of more rows than ``batch_size`` can add its own size (such a call is
