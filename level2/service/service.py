@@ -60,6 +60,13 @@ Configuration (environment variables; defaults work offline):
                                 request (id, time, latency, version), and the access line cost
                                 17 % of the service's CPU per ``/predict`` (0.96 -> 0.80 ms,
                                 measured with wrk, generator figure 1.7 s)
+``FRAUDOPS_TRACE_SCORING``      OpenTelemetry spans for the scoring and feedback routes (``0``;
+                                ``1`` traces them). BentoML makes a span for every request even
+                                with no exporter configured (its default): on ``/predict`` that
+                                cost 0.87 -> 1.22 ms of CPU per request and 1,156 -> 817
+                                requests/s at one connection (benchmarks/results/serving.md,
+                                generator figure 2.0 s). Set it when a ``tracing`` exporter is
+                                configured in BentoML's config; other routes are always traced
 ==============================  ================================================================
 
 The model comes as an MLflow-registered scikit-learn pipeline, the one source of truth. When a
@@ -77,8 +84,8 @@ OpenMP's thread count is a per-thread setting, so each scoring thread sets it fo
 (LightGBM models carry their own ``n_jobs`` and are not affected by this setting.)
 
 The HTTP-level settings (``FRAUDOPS_MAX_BATCH``, ``FRAUDOPS_MAX_BODY_BYTES``, ``FRAUDOPS_WORKERS``,
-``FRAUDOPS_ACCESS_LOG``) are read when this module is imported; the others when the service
-starts.
+``FRAUDOPS_ACCESS_LOG``, ``FRAUDOPS_TRACE_SCORING``) are read when this module is imported; the
+others when the service starts.
 
 Run it with ``fraudops serve`` or ``bentoml serve level2.service.service:FraudDetector``; build it
 with ``bentoml build -f level2/bentofile.yaml .``.
@@ -137,6 +144,10 @@ SETTINGS = Settings.from_env()
 
 N_FEATURES = len(FEATURES)
 
+#: Routes left out of OpenTelemetry tracing unless FRAUDOPS_TRACE_SCORING=1 (regexes matched
+#: against the request URL, as BentoML's ``tracing.excluded_urls``).
+UNTRACED_ROUTES = ("/predict$", "/predict_batch$", "/feedback$", "/feedback_batch$")
+
 #: A single transaction waiting in the micro-batcher, with the time its request arrived.
 Pending = tuple[Transaction, float]
 
@@ -174,6 +185,8 @@ _model_app = Starlette(routes=[Route("/model", _model_view, methods=["GET"])])
     workers=SETTINGS.workers,
     traffic={"timeout": 60},
     logging={"access": {"enabled": SETTINGS.access_log}},
+    # A default: a BentoML configuration file that sets tracing.excluded_urls replaces it.
+    tracing={} if SETTINGS.trace_scoring else {"excluded_urls": list(UNTRACED_ROUTES)},
     labels={"project": "fraudops", "level": "2"},
 )
 class FraudDetector:

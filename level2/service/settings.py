@@ -39,6 +39,7 @@ class Settings:
     workers: int = 1
     scoring_threads: int = 1
     access_log: bool = False
+    trace_scoring: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -68,6 +69,7 @@ class Settings:
             workers=_int(env, "FRAUDOPS_WORKERS", 1, minimum=1),
             scoring_threads=_int(env, "FRAUDOPS_SCORING_THREADS", 1, minimum=1),
             access_log=_bool(env, "FRAUDOPS_ACCESS_LOG", False),
+            trace_scoring=_bool(env, "FRAUDOPS_TRACE_SCORING", False),
         )
 
 

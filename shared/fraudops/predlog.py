@@ -325,13 +325,10 @@ class _Chunk:
             latency_ms=np.array([np.nan if v is None else v for v in latency], dtype=np.float64),
         )
 
-    def take(self, index: slice | np.ndarray) -> _Chunk:
-        """The rows at ``index`` (a slice, or an array of positions)."""
-        if isinstance(index, slice):
-            ids, versions = self.ids[index], self.model_version[index]
-        else:
-            ids = [self.ids[i] for i in index]
-            versions = [self.model_version[i] for i in index]
+    def take(self, index: np.ndarray) -> _Chunk:
+        """The rows at the positions ``index``."""
+        ids = [self.ids[i] for i in index]
+        versions = [self.model_version[i] for i in index]
         return _Chunk(
             ids,
             self.ts[index],

@@ -24,3 +24,25 @@ def test_ids_increase_strictly_within_and_across_calls() -> None:
     ids = [text for batch in batches for text in batch]
     assert len(ids) == 30_001 and len(set(ids)) == len(ids)
     assert ids == sorted(ids)  # same millisecond or not: the counter keeps the order
+
+
+def test_one_at_a_time_ids_are_valid_and_share_the_order_of_bulk_ids() -> None:
+    # A one-row /predict takes the integer path, a batch the NumPy one: one sequence for both.
+    ids: list[str] = []
+    for i in range(3_000):
+        ids += uuid7_hex(1) if i % 4 else uuid7_hex(7)
+    assert len(set(ids)) == len(ids) and ids == sorted(ids)
+    for text in ids[::97]:
+        parsed = uuid.UUID(hex=text)
+        assert parsed.version == 7 and parsed.variant == uuid.RFC_4122 and text == parsed.hex
+
+
+def test_a_full_counter_carries_into_the_millisecond_on_both_paths(monkeypatch) -> None:
+    import fraudops.serving.ids as ids_module
+
+    ahead = time.time_ns() // 1_000_000 + 1_000  # the clock cannot reset the counter meanwhile
+    monkeypatch.setattr(ids_module, "_last", [ahead, (1 << 26) - 1])
+    last_of_ms, first_of_next = uuid7_hex(1)[0], uuid7_hex(1)[0]
+    assert uuid.UUID(hex=last_of_ms).int >> 80 == ahead
+    assert uuid.UUID(hex=first_of_next).int >> 80 == ahead + 1
+    assert last_of_ms < first_of_next < uuid7_hex(3)[0]

@@ -72,6 +72,9 @@ REFERENCE_SEED = 20_261_202
 
 _N_FEATURES = len(FEATURES)
 _V_INDEX = np.array([FEATURES.index(c) for c in V_COLUMNS])
+# V1..V28 are contiguous in FEATURES: a slice view costs 0.3 µs where fancy indexing costs 1.4.
+_V_SLICE = slice(int(_V_INDEX[0]), int(_V_INDEX[-1]) + 1)
+assert np.array_equal(np.arange(len(FEATURES))[_V_SLICE], _V_INDEX)
 _AMOUNT_INDEX = FEATURES.index(AMOUNT)
 _TIME_INDEX = FEATURES.index(TIME)
 
@@ -154,9 +157,11 @@ class NumpyFeatures:
         out = np.empty((rows.shape[0], 31))
         # The same operations in the same order as RobustScaler.transform (subtract, then
         # divide), LogAmount and HourOfDay: the result is bit-identical, not merely close.
-        np.subtract(rows[:, _V_INDEX], self._v_center, out=out[:, :28])
+        np.subtract(rows[:, _V_SLICE], self._v_center, out=out[:, :28])
         out[:, :28] /= self._v_scale
-        out[:, 28] = (np.log1p(np.clip(rows[:, _AMOUNT_INDEX], 0.0, None)) - self._a_center) / (
+        # np.maximum is what np.clip(x, 0.0, None) computes (LogAmount), without clip's 1.7 µs
+        # of argument handling per call.
+        out[:, 28] = (np.log1p(np.maximum(rows[:, _AMOUNT_INDEX], 0.0)) - self._a_center) / (
             self._a_scale
         )
         angle = 2.0 * np.pi * np.mod(rows[:, _TIME_INDEX], DAY_SECONDS) / DAY_SECONDS
@@ -203,7 +208,11 @@ def _backend(estimator: Any) -> _Backend:
         if index != 1:
             raise Unsupported("LightGBM model with classes in an unexpected order")
 
+        one_row = _LightGBMOneRow(booster, n_features=31)
+
         def lightgbm(z: np.ndarray) -> np.ndarray:
+            if len(z) == 1:
+                return one_row(z)
             return booster.predict(z, num_threads=1)
 
         # Measured (200 trees): the booster costs 30 µs + 3.7 µs a row on one thread, the
@@ -254,6 +263,67 @@ def _treelite(estimator: Any, index: int) -> _Backend:
         return predict(z)[:, column]
 
     return _Backend("treelite-gtil", trees, large_from, model)
+
+
+class _LightGBMOneRow:
+    """One row through LightGBM's single-row C API (``LGBM_BoosterPredictForMatSingleRowFast``).
+
+    ``Booster.predict`` checks and converts its input and sets up a prediction on every call;
+    for one row that set-up, not the trees, is most of its cost. The fast API does the set-up
+    once (``...FastInit``: one thread, float64, this booster's iterations) and then only walks
+    the trees: the same predictor, so the same probability (the parity gate checks it).
+    Calls are serialised by a lock: the configuration handle is not meant to be shared by threads
+    at once, and a one-row call holds it for microseconds.
+    """
+
+    _PREDICT_NORMAL = 0  # C_API_PREDICT_NORMAL: probabilities, as predict_proba
+    _FLOAT64 = 1  # C_API_DTYPE_FLOAT64
+
+    def __init__(self, booster: Any, n_features: int) -> None:
+        import ctypes
+        import threading
+
+        from lightgbm.basic import _LIB, _safe_call
+
+        self._lib, self._check, self._ctypes = _LIB, _safe_call, ctypes
+        # As Booster.predict(num_iteration=None): the best iteration when there is one.
+        best = booster.best_iteration
+        self._config = ctypes.c_void_p()
+        self._check(
+            _LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+                booster._handle,
+                ctypes.c_int(self._PREDICT_NORMAL),
+                ctypes.c_int(0),
+                ctypes.c_int(best if best and best > 0 else -1),
+                ctypes.c_int(self._FLOAT64),
+                ctypes.c_int32(n_features),
+                ctypes.c_char_p(b"num_threads=1"),
+                ctypes.byref(self._config),
+            )
+        )
+        self._booster = booster  # the configuration points into it: keep it alive
+        self._out_len = ctypes.c_int64()
+        self._double_p = ctypes.POINTER(ctypes.c_double)
+        self._lock = threading.Lock()
+
+    def __call__(self, z: np.ndarray) -> np.ndarray:
+        row = np.ascontiguousarray(z[0], dtype=np.float64)
+        out = np.empty(1)
+        with self._lock:
+            self._check(
+                self._lib.LGBM_BoosterPredictForMatSingleRowFast(
+                    self._config,
+                    row.ctypes.data_as(self._ctypes.c_void_p),
+                    self._ctypes.byref(self._out_len),
+                    out.ctypes.data_as(self._double_p),
+                )
+            )
+        return out
+
+    def __del__(self) -> None:
+        config = getattr(self, "_config", None)
+        if config is not None and config.value:
+            self._lib.LGBM_FastConfigFree(config)
 
 
 class _GTIL:
