@@ -350,6 +350,16 @@ def test_served_health_readiness_and_prediction(client: httpx.Client, models) ->
     )
 
 
+def test_scoring_routes_make_no_trace_spans_by_default(client: httpx.Client, models) -> None:
+    # FRAUDOPS_TRACE_SCORING=0 (the default): no OpenTelemetry span for /predict, whose cost
+    # was a third of the request's CPU; BentoML names the span in X-BentoML-Request-ID.
+    # Other BentoML routes keep their spans.
+    scored = client.post("/predict", json=bodies(models.X, 1, prefix="untraced")[0])
+    assert scored.status_code == 200 and "x-bentoml-request-id" not in scored.headers
+    other = client.post("/admin/reload")
+    assert other.status_code in (401, 403) and "x-bentoml-request-id" in other.headers
+
+
 def _row(models, **changes) -> dict:
     row = bodies(models.X, 1)[0]
     row.update(changes)
