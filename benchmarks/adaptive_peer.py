@@ -21,7 +21,7 @@ import time
 import bentoml
 from fraudops.serving.schemas import Prediction, Transaction
 
-from level2.service.service import UNTRACED_ROUTES, FraudDetector, _matrix
+from level2.service.service import UNTRACED_ROUTES, FraudDetector
 
 #: BentoML's adaptive batching: at most this many requests per call, and no request held longer
 #: than this (BentoML lowers the wait when its latency model says it can).
@@ -51,20 +51,8 @@ class AdaptivePeer:
     def predict(self, transactions: list[Transaction]) -> list[Prediction]:
         """Score the transactions BentoML batched together (a worker thread)."""
         received = time.perf_counter()
-        model = self.service.watcher.require()
-        ids, scores, decisions = self.service._score(
-            model, _matrix(transactions), [tx.transaction_id for tx in transactions], received
-        )
-        return [
-            Prediction.model_construct(
-                transaction_id=tid,
-                fraud_probability=score,
-                is_fraud=decision,
-                threshold=model.threshold,
-                model_version=model.version,
-            )
-            for tid, score, decision in zip(ids, scores, decisions, strict=True)
-        ]
+        # The micro-batcher's own batch call: the same scoring, log and metrics per batch.
+        return self.service._score_pending([(tx, received) for tx in transactions])
 
     async def __is_ready__(self) -> bool:
         return self.service.watcher.current is not None
