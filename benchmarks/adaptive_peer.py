@@ -23,8 +23,8 @@ from fraudops.serving.schemas import Prediction, Transaction
 
 from level2.service.service import UNTRACED_ROUTES, FraudDetector
 
-#: BentoML's adaptive batching: at most this many requests per call, and no request held longer
-#: than this (BentoML lowers the wait when its latency model says it can).
+#: BentoML's adaptive batching: at most this many requests per call; a request that its latency
+#: model expects to wait longer than this is refused with 503 (the benchmark's errors column).
 MAX_BATCH_SIZE = 128
 MAX_LATENCY_MS = 20
 

@@ -64,8 +64,9 @@ Configuration (environment variables; defaults work offline):
                                 ``1`` traces them). BentoML makes a span for every request even
                                 with no exporter configured (its default): on ``/predict`` that
                                 cost 0.87 -> 1.22 ms of CPU per request and 1,156 -> 817
-                                requests/s at one connection (benchmarks/results/serving.md,
-                                generator figure 2.0 s). Set it when a ``tracing`` exporter is
+                                requests/s at one connection (the "traced" row of
+                                ``python -m benchmarks serving``, generator figure 2.0 s). Set
+                                it when a ``tracing`` exporter is
                                 configured in BentoML's config; other routes are always traced
 ==============================  ================================================================
 
