@@ -38,7 +38,7 @@ SMALL = {"random_forest": {"n_estimators": 40}, "hist_gb": {"max_iter": 60}}
 EXPECTED_PATH = {
     "logreg": "numpy+numpy-linear",
     "random_forest": "numpy+treelite-gtil",
-    "hist_gb": "numpy+treelite-gtil",
+    "hist_gb": "numpy+lightgbm-from-hgb",
     "lightgbm": "numpy+lightgbm",
 }
 
@@ -161,3 +161,69 @@ def test_parity_counts_flipped_decisions(train) -> None:
     threshold = float(np.median(PipelineScorer(pipeline).score(rows)))
     parity = check_parity(fast, pipeline, threshold, rows=rows)
     assert parity.ok and parity.flipped == 0 and parity.rows >= len(rows)
+
+
+def _hist_gb_with_missing_values(**options) -> tuple[object, np.ndarray]:
+    """A HistGradientBoosting model trained with NaN, and rows with NaN and infinities."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3_000, 4))
+    y = (X[:, 0] + X[:, 1] > 0.3).astype(int)
+    X[rng.random(X.shape) < 0.1] = np.nan
+    model = HistGradientBoostingClassifier(max_iter=30, random_state=0, **options).fit(X, y)
+    rows = rng.normal(size=(5_000, 4))
+    rows[rng.random(rows.shape) < 0.2] = np.nan
+    rows[0], rows[1] = np.inf, -np.inf
+    return model, rows
+
+
+def test_hist_gb_as_lightgbm_sends_missing_values_and_infinities_the_same_way() -> None:
+    """The rewrite beyond what the service admits: NaN either way, and +-inf past every split."""
+    from fraudops.serving.hgb_as_lightgbm import to_booster
+
+    model, rows = _hist_gb_with_missing_values()
+    internal = np.concatenate([p[0].nodes[p[0].nodes["is_leaf"] == 0] for p in model._predictors])
+    assert set(internal["missing_go_to_left"]) == {0, 1}  # both directions are exercised
+    assert np.isinf(internal["num_threshold"]).any()  # and a split on missing values alone
+    np.testing.assert_allclose(
+        to_booster(model).predict(rows),
+        model.predict_proba(rows)[:, 1],
+        rtol=0,
+        atol=EXACT_TOLERANCE,
+    )
+
+
+def test_hist_gb_as_lightgbm_with_trees_of_one_leaf() -> None:
+    from fraudops.serving.hgb_as_lightgbm import to_booster
+
+    model, rows = _hist_gb_with_missing_values(min_samples_leaf=10_000)  # no split possible
+    assert all(len(p[0].nodes) == 1 for p in model._predictors)
+    np.testing.assert_allclose(
+        to_booster(model).predict(rows),
+        model.predict_proba(rows)[:, 1],
+        rtol=0,
+        atol=EXACT_TOLERANCE,
+    )
+
+
+def test_hist_gb_the_rewrite_does_not_cover_keeps_the_treelite_path() -> None:
+    """Categorical splits and multi-class models are refused by name; Treelite scores those."""
+    from fraudops.serving.hgb_as_lightgbm import model_text
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(2_000, 31))
+    X[:, 30] = rng.integers(0, 4, len(X))
+    y = (X[:, 0] + (X[:, 30] == 2) > 0.5).astype(int)
+    categorical = HistGradientBoostingClassifier(max_iter=10, categorical_features=[30]).fit(X, y)
+    with pytest.raises(ValueError, match="categorical"):
+        model_text(categorical)
+    backend = scoring._backend(categorical)
+    assert backend.name == "treelite-gtil"
+    np.testing.assert_allclose(
+        backend.predict(X[:200]), categorical.predict_proba(X[:200])[:, 1], atol=EXACT_TOLERANCE
+    )
+    multi = HistGradientBoostingClassifier(max_iter=3).fit(X[:, :4], rng.integers(0, 3, len(X)))
+    with pytest.raises(ValueError, match="one tree per iteration"):
+        model_text(multi)

@@ -365,7 +365,7 @@ class FeedbackBatchResult(BaseModel):
 class ScorerInfo(BaseModel):
     """How the served version scores: the fast path, or its pipeline and why."""
 
-    path: str = Field(description="'pipeline', or the fast path, e.g. 'numpy+treelite-gtil'.")
+    path: str = Field(description="'pipeline', or the fast path, e.g. 'numpy+lightgbm-from-hgb'.")
     fallback_reason: str | None = Field(
         default=None, description="Why the pipeline serves instead of a fast path (else null)."
     )
