@@ -10,10 +10,18 @@ URLs for file fields) and its own pickle format besides JSON. Every endpoint of 
 JSON, so :class:`JsonOnly` answers 415 to any other declared type before a parser runs: a smaller
 attack surface, and a clear answer to ``curl -d`` without ``-H 'Content-Type: application/json'``
 (curl then says ``application/x-www-form-urlencoded``) instead of a confusing validation error.
+
+And :class:`RequestTimeout` replaces BentoML's own ``TimeoutMiddleware`` (``traffic.timeout``),
+which schedules a timer for every request and never cancels it: each one stays alive, with its
+future and context, for the whole timeout. At 1,300 requests/s and the 60 s timeout that is some
+78,000 live timers; measured in the served service (8 connections, 20 s of ``wrk``): 22,252
+timers and 134,560 objects left in the collector's oldest generation, and each full collection
+of them paused the event loop for 34 ms, the tail of the latency.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from starlette.responses import JSONResponse
@@ -113,3 +121,70 @@ class JsonOnly:
                     await response(scope, receive, send)
                     return
         await self.app(scope, receive, send)
+
+
+class RequestTimeout:
+    """ASGI middleware: BentoML's ``traffic.timeout``, with its timer cancelled once answered.
+
+    The same behaviour as ``bentoml._internal.server.http.traffic.TimeoutMiddleware`` (same
+    arguments; a 504 with a JSON ``error`` when no response has started within ``timeout``
+    seconds), except that the timer is cancelled as soon as the response starts, instead of
+    living on for the rest of the timeout (see the module docstring). Installed in its place by
+    :func:`replace_bentoml_timeout`.
+    """
+
+    #: The class this one replaced (set by :func:`replace_bentoml_timeout`).
+    replaced: type | None = None
+
+    def __init__(self, app: ASGIApp, timeout: float) -> None:
+        self.app = app
+        self.timeout = timeout
+
+    @staticmethod
+    def _expire(waiter: asyncio.Future[None]) -> None:
+        if not waiter.done():
+            waiter.set_exception(TimeoutError())
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_later(self.timeout, self._expire, waiter)
+
+        async def started(message: Message) -> None:
+            if not waiter.done():
+                waiter.set_result(None)
+                timer.cancel()
+            await send(message)
+
+        task = asyncio.ensure_future(self.app(scope, receive, started))
+        # An app that fails before it answers ends the wait too (BentoML's waits out the timeout).
+        task.add_done_callback(lambda _: waiter.done() or waiter.set_result(None))
+        try:
+            await waiter
+        except TimeoutError:
+            if task.cancel():
+                response = error_response(
+                    504, f"Not able to process the request in {self.timeout:g} seconds"
+                )
+                await response(scope, receive, send)
+            return
+        finally:
+            timer.cancel()
+        await task
+
+
+def replace_bentoml_timeout() -> None:
+    """Make BentoML build :class:`RequestTimeout` where it would build its ``TimeoutMiddleware``.
+
+    BentoML imports the class from its ``traffic`` module each time it assembles a worker's
+    middleware, so replacing the module's name before the app is built is enough; the service
+    module calls this at import, which happens first.
+    """
+    from bentoml._internal.server.http import traffic
+
+    if traffic.TimeoutMiddleware is not RequestTimeout:
+        RequestTimeout.replaced = traffic.TimeoutMiddleware  # BentoML's, for the tests
+        traffic.TimeoutMiddleware = RequestTimeout  # type: ignore[misc,assignment]

@@ -20,7 +20,7 @@ decides at import whether to write multiprocess files. The metrics are created o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
@@ -59,17 +59,26 @@ class ServiceMetrics:
     reloads: Any
     scorer_fallback: Any
     parity_max_diff: Any
+    #: The labelled series of each version, looked up once: three ``labels()`` calls per request
+    #: were 4.5 % of a /predict's CPU (py-spy under wrk, 8 connections).
+    _by_version: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict, repr=False)
 
     def observe_batch(self, version: str, scores: np.ndarray, decisions: np.ndarray) -> None:
         """Record one scored batch."""
-        _observe_many(self.score.labels(model_version=version), scores)
+        series = self._by_version.get(version)
+        if series is None:
+            series = self._by_version[version] = (
+                self.score.labels(model_version=version),
+                self.predictions.labels(model_version=version, is_fraud="true"),
+                self.predictions.labels(model_version=version, is_fraud="false"),
+            )
+        score, fraud, legit = series
+        _observe_many(score, scores)
         n_fraud = int(np.count_nonzero(decisions))
         if n_fraud:
-            self.predictions.labels(model_version=version, is_fraud="true").inc(n_fraud)
+            fraud.inc(n_fraud)
         if len(decisions) - n_fraud:
-            self.predictions.labels(model_version=version, is_fraud="false").inc(
-                len(decisions) - n_fraud
-            )
+            legit.inc(len(decisions) - n_fraud)
 
     def serving(self, alias: str, old: str | None, new: str) -> None:
         """Record that ``new`` replaced ``old`` as the version behind ``alias``."""

@@ -100,6 +100,16 @@ def test_in_process_scores_like_the_registry_champion(inproc, models) -> None:
     assert [p.is_fraud for p in predictions] == [bool(s >= threshold) for s in expected]
 
 
+def test_the_service_makes_bentoml_build_its_own_request_timeout(service_module) -> None:
+    """BentoML imports its TimeoutMiddleware from ``traffic`` when it assembles a worker's app:
+    after the service module is imported, that name is the timeout that cancels its timer."""
+    from bentoml._internal.server.http import traffic
+    from level2.service.http import RequestTimeout
+
+    assert traffic.TimeoutMiddleware is RequestTimeout
+    assert RequestTimeout.replaced is not None and RequestTimeout.replaced is not RequestTimeout
+
+
 def test_missing_ids_are_generated_and_given_ids_kept(inproc, models) -> None:
     (anonymous, named) = bodies(models.X, 2)
     named["transaction_id"] = "card-42:tx.7"
