@@ -6,10 +6,11 @@ One run, one model version, one real-sample transaction, side by side:
   one transaction per call and batches of 1,000 and 10,000 rows, for a HistGradientBoosting and
   a LightGBM model (both the model factory's defaults, trained on full-size synthetic data);
 - **BentoML** (``fraudops serve``, one worker, validation, the prediction log and the metrics
-  on) with the fast scorer on the event loop (the default), the same with OpenTelemetry spans on
-  the scoring routes (``FRAUDOPS_TRACE_SCORING=1``), the fast scorer behind the micro-batcher
-  (``FRAUDOPS_BATCHING=on``), and the pipeline (``FRAUDOPS_FAST_SCORER=0``) with and without
-  micro-batching;
+  on) with the fast scorer on the event loop (the default), the same with two worker processes
+  (``FRAUDOPS_WORKERS=2``, one per core, both writing to one prediction log), the same with
+  OpenTelemetry spans on the scoring routes (``FRAUDOPS_TRACE_SCORING=1``), the fast scorer
+  behind the micro-batcher (``FRAUDOPS_BATCHING=on``), and the pipeline
+  (``FRAUDOPS_FAST_SCORER=0``) with and without micro-batching;
 - **BentoML's own adaptive batching** (:mod:`benchmarks.adaptive_peer`: a ``batchable`` API
   around the same scoring call, log and metrics), with the fast scorer and with the pipeline: the
   peer of the service's micro-batcher;
@@ -59,6 +60,7 @@ from benchmarks._servers import (
 from benchmarks.generator import generator_seconds
 
 CONNECTIONS = (1, 8, 32)
+TWO_WORKERS = "bentoml, fast scorer, two worker processes (FRAUDOPS_WORKERS=2)"
 TRACED = "bentoml, fast scorer, scoring routes traced (FRAUDOPS_TRACE_SCORING=1)"
 ADAPTIVE = "bentoml, fast scorer + BentoML adaptive batching (benchmarks/adaptive_peer.py)"
 ADAPTIVE_PIPELINE = "bentoml, pipeline + BentoML adaptive batching (benchmarks/adaptive_peer.py)"
@@ -147,6 +149,67 @@ def in_process(model: Any, threshold: float, X: np.ndarray, label: str) -> list[
                 flush=True,
             )
     out[0]["parity_max_abs_diff"] = parity.max_abs_diff
+    return out
+
+
+def batch_steps(model: Any, threshold: float, bodies: dict[str, bytes], state: Path) -> list[dict]:
+    """Where one 10,000-row ``/predict_batch`` goes, step by step, in process (one thread).
+
+    The service's own functions on the benchmark's own bodies, each step timed alone (median of
+    5): pydantic parsing and validating the JSON body, the feature matrix, the fast scorer, the
+    ids, queueing the rows on the prediction log (the call; the writer thread's commit is
+    ``benchmarks/predlog.py``'s figure) and the response body. HTTP and the writer's commit,
+    which run beside these on the same two cores when served, are not in it.
+    """
+    from fraudops.predlog import PredictionLog
+    from fraudops.serving import batch_request_model, columnar_rows
+    from fraudops.serving.ids import uuid7_hex
+    from fraudops.serving.scorer import scorer_for
+    from threadpoolctl import threadpool_limits
+
+    from level2.service.service import _matrix, batch_body
+
+    scorer, _, fallback = scorer_for(model, threshold)
+    if fallback is not None:
+        raise RuntimeError(f"no fast scorer ({fallback})")
+    request_model = batch_request_model(BATCH_SIZES[-1])
+    log = PredictionLog(f"sqlite:///{state / 'batch-steps.sqlite'}")
+    log.start()
+    out = []
+    try:
+        with threadpool_limits(limits=1):
+            for body in ("columns", "records"):
+                times: dict[str, list[float]] = {}
+
+                def timed(step: str, fn: Any, *args: Any, _times=times, **kwargs: Any) -> Any:
+                    t0 = time.perf_counter()
+                    result = fn(*args, **kwargs)
+                    _times.setdefault(step, []).append((time.perf_counter() - t0) * 1000)
+                    return result
+
+                for _ in range(5):
+                    request = timed("parse and validate the JSON (pydantic)",
+                                    request_model.model_validate_json, bodies[body])  # fmt: skip
+                    if body == "columns":
+                        rows = timed("feature matrix", columnar_rows, request.columns)
+                    else:
+                        rows = timed("feature matrix", _matrix, request.transactions)
+                    scores = timed("score (fast scorer)", scorer.score, rows)
+                    decisions = scores >= threshold
+                    ids = timed("ids (UUIDv7)", uuid7_hex, len(rows))
+                    timed("queue on the prediction log", log.record_columns, ids, ts=time.time(),
+                          features=rows, scores=scores, is_fraud=decisions, threshold=threshold,
+                          model_version="1", latency_ms=1.0)  # fmt: skip
+                    timed("response body (orjson)", batch_body, ids, scores.tolist(),
+                          decisions.tolist(), threshold, "1")  # fmt: skip
+                    log.flush()
+                steps = {step: float(np.median(ms)) for step, ms in times.items()}
+                total = sum(steps.values())
+                out.append({"body": body, **steps, "total_ms": total,
+                            "rows_per_s": BATCH_SIZES[-1] / total * 1000})  # fmt: skip
+                print(f"  {body}: {total:.1f} ms in process, {steps}", flush=True)
+    finally:
+        log.close()
     return out
 
 
@@ -339,11 +402,16 @@ def run(state: Path) -> dict[str, Any]:
     tx, tx_source = transaction(X)
     single = json.dumps(tx).encode()
     bodies = {size: batch_bodies(X, size) for size in BATCH_SIZES}
+    print("a 10,000-row batch step by step, in process...", flush=True)
+    steps = batch_steps(
+        registry.load_model(champion["version"]), champion["threshold"], bodies[10_000], state
+    )
     scratch = state / "wrk"
     scratch.mkdir()
     env = dict(os.environ)
     servers = [
         ("bentoml, fast scorer on the event loop", {}),
+        (TWO_WORKERS, {"FRAUDOPS_WORKERS": "2"}),
         (TRACED, {"FRAUDOPS_TRACE_SCORING": "1"}),
         ("bentoml, fast scorer + micro-batcher", {"FRAUDOPS_BATCHING": "on"}),
         (ADAPTIVE, {}),
@@ -434,6 +502,7 @@ def run(state: Path) -> dict[str, Any]:
         "models": {"champion": champion, "lightgbm": lgbm},
         "transaction": tx_source,
         "in_process": inproc,
+        "batch_steps": steps,
         "single": single_cells,
         "batch": batch_cells,
         "feedback": feedback,
@@ -527,6 +596,12 @@ over the {other["wall_s"]:.0f} s run.
 
 {table(figures["batch"], ["server", "batch_rows", "body", "rows_per_s", "median_call_ms", "requests", "errors", "server_cpu_ms_per_request"], ".1f")}
 
+Where a 10,000-row call goes, in process, one thread (`batch_steps`: the service's own functions
+on the same bodies, each step timed alone, milliseconds; HTTP and the prediction log writer's
+commit, which the served call also pays on the same two cores, are not in it):
+
+{table(figures["batch_steps"], list(figures["batch_steps"][0]), ".1f")}
+
 ## POST /feedback_batch
 
 {FEEDBACK_ROWS:,} labels per call, fresh ids each call: **{figures["feedback"]["labels_per_s"]:,.0f}
@@ -549,24 +624,28 @@ the server scores and logs (`rows_in_flight_at_most`).
 
 
 def limits(figures: dict[str, Any]) -> str:
-    """What bounds the batch goals, from this run's own figures: the model alone in process."""
-    model = next(
-        r for r in figures["in_process"]
-        if r["model"] == "HistGradientBoosting" and r["scorer"].startswith("fast")
-    )  # fmt: skip
+    """What bounds the batch goals, from this run's own figures (``batch_steps``)."""
     served = {
-        c["body"]: c["rows_per_s"]
+        c["body"]: c
         for c in figures["batch"]
         if c["server"].startswith("bentoml") and c["batch_rows"] == 10_000
     }
-    alone = model["rows_per_s_10000"]
+    parts = []
+    for step in figures["batch_steps"]:
+        body = step["body"]
+        own = {k: v for k, v in step.items() if k not in ("body", "total_ms", "rows_per_s")}
+        biggest = sorted(own.items(), key=lambda kv: -kv[1])[:2]
+        parts.append(
+            f"{body}: the call's own steps take {step['total_ms']:.0f} ms in process, a ceiling "
+            f"of {step['rows_per_s']:,.0f} rows/s, mostly "
+            + " and ".join(f"{name} ({ms:.0f} ms)" for name, ms in biggest)
+            + f"; served, a call took {served[body]['median_call_ms']:.0f} ms"
+        )
     return (
-        f"The champion alone, in process, scores {alone:,.0f} rows/s in 10,000-row batches "
-        f"(the fast scorer's NumPy features and HistGradientBoosting's own predictor, one "
-        f"thread): that is the ceiling of `/predict_batch` on this machine. Served, columns "
-        f"reach {served['columns'] / alone:.0%} of it and records {served['records'] / alone:.0%}; "
-        "the rest of each call is parsing the JSON body, the prediction log and the response "
-        "(profiled with py-spy: see the closing note of issue #13)."
+        "What bounds the batch goals (this run): "
+        + "; ".join(parts)
+        + ". The rest of a served call is HTTP and the prediction log's writer thread, which "
+        "commits the previous call's rows on the same two cores."
     )
 
 

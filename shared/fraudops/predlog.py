@@ -1100,10 +1100,9 @@ class PredictionLog:
             os.makedirs(os.path.dirname(self.path), exist_ok=True)
             conn = self._connect()
             try:
-                if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-                    if mode.lower() != "wal":
-                        log.warning("%s: WAL mode unavailable (journal_mode=%s)", self.path, mode)
+                mode = _use_wal(conn)
+                if mode.lower() != "wal":
+                    log.warning("%s: WAL mode unavailable (journal_mode=%s)", self.path, mode)
                 # An existing, current file is opened without writing anything, so a second
                 # process (or a locked file) does not wait here.
                 if _schema_version(conn, self.path) < SCHEMA_VERSION:
@@ -1219,6 +1218,29 @@ def _migrate_v1(conn: sqlite3.Connection, path: str, batch_size: int) -> None:
     )
     conn.execute("DROP TABLE feedback_v1")
     conn.execute("DROP TABLE predictions_v1")
+
+
+def _use_wal(conn: sqlite3.Connection) -> str:
+    """Put the database in WAL mode (persistent, so once per file); the journal mode it is in.
+
+    The switch needs a lock that SQLite's busy timeout does not wait for: service workers that
+    start together on one new file (``FRAUDOPS_WORKERS=2``) got "database is locked" here, and
+    the worker stopped. So a locked switch is retried, for up to the busy timeout; usually the
+    other process has switched the file meanwhile.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_S
+    delay = 0.005
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() == "wal":
+                return mode
+            return conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
 
 
 @contextmanager

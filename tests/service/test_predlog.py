@@ -512,3 +512,38 @@ def test_sigterm_and_exit_lose_nothing(url: str) -> None:
     enqueued, _ = reports[-1]
     ids = logged_ids(Path(PredictionLog(url).path))
     assert ids == [f"{i:08d}" for i in range(enqueued)]
+
+
+_OPEN_AT_ONCE = """
+import sys, time
+from fraudops.predlog import PredictionLog
+start_at = float(sys.argv[2])
+while time.time() < start_at:
+    pass
+log = PredictionLog(sys.argv[1]).start()
+log.close()
+"""
+
+
+def test_processes_opening_one_new_log_at_the_same_moment_all_start(tmp_path: Path) -> None:
+    """Service workers (FRAUDOPS_WORKERS=2) start together on one new file: none may fail.
+
+    Switching a new file to WAL takes a lock that SQLite's busy timeout does not wait for, so
+    the loser of the race used to stop its worker with "database is locked".
+    """
+    for trial in range(4):
+        url = f"sqlite:///{tmp_path / f'race-{trial}.sqlite'}"
+        start_at = time.time() + 1.5  # past every child's import, so they open at once
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT_ONCE, url, str(start_at)], stderr=subprocess.PIPE
+            )
+            for _ in range(4)
+        ]
+        errors = [c.communicate(timeout=60)[1].decode() for c in children]
+        failed = [
+            e.strip().splitlines()[-1]
+            for c, e in zip(children, errors, strict=True)
+            if c.returncode
+        ]
+        assert not failed, f"trial {trial}: {failed}"

@@ -104,6 +104,7 @@ def test_the_service_makes_bentoml_build_its_own_request_timeout(service_module)
     """BentoML imports its TimeoutMiddleware from ``traffic`` when it assembles a worker's app:
     after the service module is imported, that name is the timeout that cancels its timer."""
     from bentoml._internal.server.http import traffic
+
     from level2.service.http import RequestTimeout
 
     assert traffic.TimeoutMiddleware is RequestTimeout
