@@ -178,27 +178,27 @@ def _hist_gb_with_missing_values(**options) -> tuple[object, np.ndarray]:
     return model, rows
 
 
-def test_hist_gb_as_lightgbm_sends_missing_values_and_infinities_the_same_way() -> None:
-    """The rewrite beyond what the service admits: NaN either way, and +-inf past every split."""
+def _internal_nodes(model) -> np.ndarray:
+    return np.concatenate([p[0].nodes[p[0].nodes["is_leaf"] == 0] for p in model._predictors])
+
+
+@pytest.mark.parametrize(
+    ("options", "shape_of_trees"),
+    [
+        # Beyond what the service admits: NaN going either way, a split on missing values
+        # alone (threshold +inf), and +-inf rows past every split.
+        ({}, lambda m: set(_internal_nodes(m)["missing_go_to_left"]) == {0, 1}
+         and np.isinf(_internal_nodes(m)["num_threshold"]).any()),
+        # Trees of a single leaf (no split possible): only the baseline and leaf values.
+        ({"min_samples_leaf": 10_000}, lambda m: all(len(p[0].nodes) == 1 for p in m._predictors)),
+    ],
+    ids=["missing-values-and-infinities", "single-leaf-trees"],
+)  # fmt: skip
+def test_hist_gb_as_lightgbm_scores_exactly_as_the_estimator(options, shape_of_trees) -> None:
     from fraudops.serving.hgb_as_lightgbm import to_booster
 
-    model, rows = _hist_gb_with_missing_values()
-    internal = np.concatenate([p[0].nodes[p[0].nodes["is_leaf"] == 0] for p in model._predictors])
-    assert set(internal["missing_go_to_left"]) == {0, 1}  # both directions are exercised
-    assert np.isinf(internal["num_threshold"]).any()  # and a split on missing values alone
-    np.testing.assert_allclose(
-        to_booster(model).predict(rows),
-        model.predict_proba(rows)[:, 1],
-        rtol=0,
-        atol=EXACT_TOLERANCE,
-    )
-
-
-def test_hist_gb_as_lightgbm_with_trees_of_one_leaf() -> None:
-    from fraudops.serving.hgb_as_lightgbm import to_booster
-
-    model, rows = _hist_gb_with_missing_values(min_samples_leaf=10_000)  # no split possible
-    assert all(len(p[0].nodes) == 1 for p in model._predictors)
+    model, rows = _hist_gb_with_missing_values(**options)
+    assert shape_of_trees(model)  # the case really is exercised
     np.testing.assert_allclose(
         to_booster(model).predict(rows),
         model.predict_proba(rows)[:, 1],
