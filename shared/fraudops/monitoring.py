@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import average_precision_score, precision_score, recall_score
 
+from fraudops.monitoring_report import report_html
 from fraudops.schema import AMOUNT, V_COLUMNS
 
 #: The columns tested for drift (``Time`` only grows, so it always "drifts").
@@ -312,8 +313,9 @@ def read_history(path: Path) -> list[dict[str, Any]]:
 def write_outputs(
     summary: Mapping[str, Any], snapshot: Any, out_dir: Path, history_path: Path
 ) -> Path:
-    """Write ``summary.json`` and ``report.html`` to a new time-stamped folder and append the
-    summary to the history file.
+    """Write ``summary.json`` and ``report.html`` (the decision, then Evidently's report of the
+    window when there is one) to a new time-stamped folder and append the summary to the
+    history file.
 
     Returns:
         The folder written.
@@ -326,8 +328,8 @@ def write_outputs(
         suffix += 1
     folder.mkdir(parents=True)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    if snapshot is not None:
-        snapshot.save_html(str(folder / "report.html"))
+    # The decision first, then Evidently's details (fraudops.monitoring_report), for every run.
+    (folder / "report.html").write_text(report_html(summary, snapshot), encoding="utf-8")
     history_path.parent.mkdir(parents=True, exist_ok=True)
     with history_path.open("a") as fh:
         fh.write(json.dumps({**summary, "report_dir": str(folder)}) + "\n")

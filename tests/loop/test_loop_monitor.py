@@ -96,3 +96,56 @@ def test_too_few_labels_cannot_trigger_retraining(champion):
     summary, _ = monitoring.summarize(logged, reference, offline, [], PARAMS)
     assert not summary["retrain"]
     assert any("too few labels" in r for r in summary["reasons"])
+
+
+def _one_window(champion, scenario: str, seed: int, rows: int = WINDOW):
+    model, threshold, reference, offline = champion
+    plan = TrafficPlan(
+        rows=rows, scenario=scenario, drift_at=0, fraud_rate=0.01, start_time=4 * 86_400, seed=seed
+    )
+    window = score_offline(make_stream(plan), model, threshold)
+    return monitoring.summarize(window, reference, offline, [], PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("scenario", "seed", "verdict"),
+    [("concept", 41, "Retrain"), ("none", 21, "No retraining needed")],
+)
+def test_the_html_report_leads_with_the_decision(champion, scenario, seed, verdict, tmp_path):
+    """The verdict, its reasons and the live figures open the page; Evidently's report follows."""
+    import html
+    import re
+
+    from fraudops.monitoring_report import SECTION_ID
+
+    summary, snapshot = _one_window(champion, scenario, seed)
+    assert summary["retrain"] is (verdict == "Retrain") and snapshot is not None
+    folder = monitoring.write_outputs(summary, snapshot, tmp_path / "runs", tmp_path / "h.jsonl")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    after_body = page[re.search(r"<body[^>]*>", page).end() :]
+    assert after_body.startswith(f'<section id="{SECTION_ID}"')  # the first thing shown
+    section = after_body[: after_body.index("</section>")]
+    assert re.search(r"<h1[^>]*>(.*?)</h1>", section).group(1) == verdict
+    for reason in summary["reasons"]:
+        assert html.escape(reason) in section
+    perf, offline = summary["performance"], summary["champion_offline"]
+    assert (
+        f"<td>recall</td><td>{perf['recall']:.3f}</td><td>{offline['recall']:.3f}</td>" in section
+    )
+
+    # Evidently's own report is all there, after the decision: the page without the section is
+    # Evidently's page (each render draws new element ids and UUIDs, so those are masked).
+    def masked(text: str) -> str:
+        return re.sub(r"[0-9a-f]{32}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12}", "<id>", text)
+
+    evidently = page.replace(section + "</section>", "", 1)
+    assert masked(evidently) == masked(snapshot.get_html_str(as_iframe=False))
+
+
+def test_a_window_too_small_for_drift_still_gets_a_report_with_its_decision(champion, tmp_path):
+    summary, snapshot = _one_window(champion, "none", seed=61, rows=PARAMS.min_window // 2)
+    assert snapshot is None and not summary["retrain"]
+    folder = monitoring.write_outputs(summary, snapshot, tmp_path / "runs", tmp_path / "h.jsonl")
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert "No retraining needed" in page and "window too small for a drift verdict" in page
+    assert "Details follow" not in page  # no Evidently report is promised when there is none

@@ -1,8 +1,9 @@
 """``fraudops monitor``: judge the latest window of production traffic.
 
 Reads the last N predictions (or the last S seconds) from the prediction log, compares them with
-the champion's training data, and writes ``summary.json`` plus an Evidently HTML report under
-``--out/<time>/``, appending the summary to ``--out/history.jsonl``.
+the champion's training data, and writes ``summary.json`` plus an HTML report under
+``--out/<time>/`` (the decision and its reasons first, then Evidently's drift report), appending
+the summary to ``--out/history.jsonl``.
 
 Exit status: 0 when no retraining is needed, 3 when retraining is recommended (so a shell or a
 workflow can branch on it), 1 on an error. When ``$GITHUB_OUTPUT`` is set, the decision is also
