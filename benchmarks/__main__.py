@@ -16,6 +16,7 @@ ALL = (
     "pipeline",
     "contention",
     "predlog",
+    "tree_paths",
     "serving",
     "reliability",
     "closed_loop",

@@ -30,6 +30,7 @@ committed results are full size).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -152,6 +153,14 @@ def in_process(model: Any, threshold: float, X: np.ndarray, label: str) -> list[
     return out
 
 
+def _timed(times: dict[str, list[float]], step: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``, its milliseconds appended to ``times[step]``."""
+    t0 = time.perf_counter()
+    result = fn(*args, **kwargs)
+    times.setdefault(step, []).append((time.perf_counter() - t0) * 1000)
+    return result
+
+
 def batch_steps(model: Any, threshold: float, bodies: dict[str, bytes], state: Path) -> list[dict]:
     """Where one 10,000-row ``/predict_batch`` goes, step by step, in process (one thread).
 
@@ -181,13 +190,7 @@ def batch_steps(model: Any, threshold: float, bodies: dict[str, bytes], state: P
         with threadpool_limits(limits=1):
             for body in ("columns", "records"):
                 times: dict[str, list[float]] = {}
-
-                def timed(step: str, fn: Any, *args: Any, _times=times, **kwargs: Any) -> Any:
-                    t0 = time.perf_counter()
-                    result = fn(*args, **kwargs)
-                    _times.setdefault(step, []).append((time.perf_counter() - t0) * 1000)
-                    return result
-
+                timed = functools.partial(_timed, times)
                 for _ in range(6):  # the first round warms up, and is dropped
                     request = timed("parse and validate the JSON (pydantic)",
                                     request_model.model_validate_json, bodies[body])  # fmt: skip
@@ -652,8 +655,9 @@ def limits(figures: dict[str, Any]) -> str:
         "What bounds `/predict` at 8 connections (this run): one worker is one event loop, and "
         f"each request costs it {cpu:.2f} ms of CPU, so 8 requests in flight wait about "
         f"8 x {cpu:.2f} = {8 * cpu:.1f} ms (measured p50 {one['p50_ms']:.1f} ms, p99 "
-        f"{one['p99_ms']:.1f} ms); about 70 % of that CPU is BentoML, Starlette and uvicorn "
-        "around the service's own code (py-spy, closing note of issue #13). Two workers, one "
+        f"{one['p99_ms']:.1f} ms); in a separate py-spy profile under wrk, about 70 % of that CPU "
+        "was BentoML, Starlette and uvicorn around the service's own code (closing note of "
+        "issue #13). Two workers, one "
         f"per core (`FRAUDOPS_WORKERS=2`), share the requests: {two['throughput_rps']:,.0f} "
         f"req/s, p50 {two['p50_ms']:.1f} ms, p99 {two['p99_ms']:.1f} ms.\n\n"
         "What bounds the batch goals (this run): "

@@ -67,11 +67,11 @@ Configuration (environment variables; defaults work offline):
 ``FRAUDOPS_TRACE_SCORING``      OpenTelemetry spans for the scoring and feedback routes (``0``;
                                 ``1`` traces them). BentoML makes a span for every request even
                                 with no exporter configured (its default): on ``/predict`` that
-                                cost 0.87 -> 1.22 ms of CPU per request and 1,156 -> 817
+                                cost 0.91 -> 1.30 ms of CPU per request and 1,097 -> 769
                                 requests/s at one connection (the "traced" row of
                                 ``python -m benchmarks serving``, generator figure 2.0 s). Set
-                                it when a ``tracing`` exporter is
-                                configured in BentoML's config; other routes are always traced
+                                it when a ``tracing`` exporter is configured in BentoML's
+                                config; other routes are always traced
 ==============================  ================================================================
 
 The model comes as an MLflow-registered scikit-learn pipeline, the one source of truth. When a

@@ -23,7 +23,7 @@ without that machinery:
   ONNX Runtime (float32)      failed    7 µs      float32 splits (differences up to 8e-7);
                                                   skl2onnx 1.20 could not convert this
                                                   HistGradientBoosting; four more packages
-  LightGBM single-row C API   12 µs     n/a       17 µs through ``Booster.predict``; for HGB,
+  LightGBM single-row C API   18 µs     n/a       17 µs through ``Booster.predict``; for HGB,
                                                   its trees rewritten as a LightGBM model
   ==========================  ========  ========  ==========================================
 
@@ -31,8 +31,8 @@ without that machinery:
   API (:class:`_LightGBMOneRow`). HistGradientBoosting is the same kind of model (binary
   regression trees on float64 features, summed, then the logistic function), so its trees are
   rewritten as a LightGBM booster (:mod:`fraudops.serving.hgb_as_lightgbm`) and take the same
-  path: 37 -> 12 µs a row on one thread, and 213,000 against 133,000 rows/s for 10,000 rows
-  (generator figure 2.02 s). Random forests, extra trees and what the rewrite does not cover
+  path: 44 -> 18 µs a row on one thread, and 121,000 against the estimator's own 91,000 rows/s
+  for 10,000 rows (``python -m benchmarks tree_paths``, generator figure 2.42 s). Random forests, extra trees and what the rewrite does not cover
   (categorical splits) go through Treelite's GTIL, an interpreter in C++ that needs no compiler
   at run time and keeps the thresholds in float64 (``treelite.sklearn.import_model``); logistic
   regression is one dot product in NumPy. Every path is exact up to summation order, so the
@@ -231,8 +231,8 @@ def _backend(estimator: Any) -> _Backend:
             if index != 1:
                 raise Unsupported("HistGradientBoosting with classes in an unexpected order")
             # The rewritten booster beats HistGradientBoosting's own predict at every size
-            # (10,000 rows, one thread: 213,000 against 133,000 rows/s), so it scores all of
-            # them; the Treelite import of the estimator supplies its split thresholds.
+            # (10,000 rows, one thread: 121,000 against 91,000 rows/s, benchmarks/tree_paths.py),
+            # so it scores all of them; the Treelite import supplies the split thresholds.
             return _lightgbm(
                 "lightgbm-from-hgb", booster, None, treelite.sklearn.import_model(estimator)
             )
