@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # process needs; `?=` keeps a value you set. shared/fraudops/__init__.py has the measured reason.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install system-deps lock demo demo-quick test test-fast lint format bench repro serve clean
+.PHONY: help install system-deps prometheus lock demo demo-quick test test-fast lint format bench repro serve clean
 
 help: ## show this help
 	@echo "fraudops: the three MLOps maturity levels on credit-card fraud detection"
@@ -90,6 +90,10 @@ bench: install ## run the benchmarks on full-size data and write results under b
 
 serve: install ## serve the registry's @champion on http://localhost:3000 (BentoML)
 	$(BIN)/fraudops serve
+
+prometheus: system-deps ## Prometheus on http://localhost:9090 scraping `make serve` (:3000), with the alert rules
+	prometheus --config.file=level2/prometheus/prometheus.yml --storage.tsdb.path=var/prometheus \
+	  --web.listen-address=127.0.0.1:9090
 
 repro: install ## run the Level 1 DVC pipeline
 	@mkdir -p data/batches data/feedback  # DVC versions them; git cannot hold an empty folder

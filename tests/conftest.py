@@ -32,7 +32,14 @@ pytest_plugins = ("tests.served",)
 #: worker, or each worker would build its own.
 SHARED_PROJECT = ("test_dvc_pipeline", "test_ct", "test_mlflow_serve")
 #: Modules that share one registry of two served models (``tests/served.py``).
-SHARED_REGISTRY = ("test_service", "test_bulk", "test_contract", "test_fuzz", "test_crash")
+SHARED_REGISTRY = (
+    "test_service",
+    "test_bulk",
+    "test_contract",
+    "test_fuzz",
+    "test_crash",
+    "test_prometheus",
+)
 #: The longest groups, started first so that neither worker is left with one at the end
 #: (measured in .ci/run, generator 1.71 s, benchmarks/results/test_suite.md: the act chain
 #: 199 s, the quick demo 190 s, the project group about 120 s; every other test under 25 s).

@@ -127,16 +127,24 @@ class ChampionWatcher:
         interval: seconds between two looks at the registry; 0 disables polling (the admin
             reload endpoint still works).
         on_swap: called as ``on_swap(old, new)`` after a new version is published (metrics).
+        on_failure: called as ``on_failure(exc)`` when loading a new version failed (metrics).
         fast_scorer: derive the fast scorer of each version (``False``: always the pipeline).
     """
 
     def __init__(
-        self, alias: str, *, interval: float, on_swap=None, fast_scorer: bool = True
+        self,
+        alias: str,
+        *,
+        interval: float,
+        on_swap=None,
+        on_failure=None,
+        fast_scorer: bool = True,
     ) -> None:
         self.alias = alias
         self.fast_scorer = fast_scorer
         self.interval = interval
         self._on_swap = on_swap
+        self._on_failure = on_failure
         self._current: ServingModel | None = None
         self._refresh_lock = threading.Lock()
         self._stop = threading.Event()
@@ -182,6 +190,8 @@ class ChampionWatcher:
             except Exception as exc:
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 log.exception("loading @%s failed; still serving %s", self.alias, _ver(old))
+                if self._on_failure is not None:
+                    self._on_failure(exc)
                 return False
             self._current = new  # the swap: one reference assignment
             self.last_error = None

@@ -7,6 +7,12 @@
 - ``fraudops_feedback_total`` (counter, by label and outcome): labels received.
 - ``fraudops_model_info`` (gauge, 1 for the version being served, 0 for one served before).
 - ``fraudops_model_reloads_total`` (counter): champion swaps.
+- ``fraudops_model_reload_failures_total`` (counter): loads of a new version that failed (the
+  version before keeps serving; ``GET /readyz`` and the log say why).
+- ``fraudops_prediction_log_pending`` (gauge, summed over workers): predictions answered but not
+  yet written to the prediction log, i.e. what a crash would lose now; sampled every
+  :data:`LOG_SAMPLE_SECONDS`. ``fraudops_prediction_log_failed_rows_total`` (counter): rows the
+  log could not write.
 - ``fraudops_scorer_fallback`` (gauge, by version): 1 when the version is served through its
   pipeline because its fast scorer was not derived or failed the parity gate, 0 when the fast
   path serves. ``fraudops_scorer_parity_max_diff`` (gauge, by version): the gate's largest
@@ -27,6 +33,10 @@ from typing import Any
 import numpy as np
 
 #: Score histogram buckets: fine near 0 (most transactions) and across usual thresholds.
+#: Seconds between two samples of the prediction log's counters (a gauge cannot be read lazily
+#: under BentoML's multiprocess metrics: each worker writes its value to a file).
+LOG_SAMPLE_SECONDS = 5.0
+
 SCORE_BUCKETS = (
     0.001,
     0.005,
@@ -59,9 +69,14 @@ class ServiceMetrics:
     reloads: Any
     scorer_fallback: Any
     parity_max_diff: Any
+    reload_failures: Any
+    log_pending: Any
+    log_failed: Any
     #: The labelled series of each version, looked up once: three ``labels()`` calls per request
     #: were 4.5 % of a /predict's CPU (py-spy under wrk, 8 connections).
     _by_version: dict[str, tuple[Any, Any, Any]] = field(default_factory=dict, repr=False)
+    #: The prediction log's ``failed`` count at the last sample (the counter takes differences).
+    _log_failed_seen: list[int] = field(default_factory=lambda: [0], repr=False)
 
     def observe_batch(self, version: str, scores: np.ndarray, decisions: np.ndarray) -> None:
         """Record one scored batch."""
@@ -86,6 +101,14 @@ class ServiceMetrics:
             self.model_info.labels(version=old, alias=alias).set(0)
             self.reloads.inc()
         self.model_info.labels(version=new, alias=alias).set(1)
+
+    def prediction_log(self, stats: dict[str, Any]) -> None:
+        """Record a sample of :meth:`fraudops.predlog.PredictionLog.stats`."""
+        self.log_pending.set(stats["pending"])
+        new_failures = stats["failed"] - self._log_failed_seen[0]
+        if new_failures > 0:
+            self.log_failed.inc(new_failures)
+        self._log_failed_seen[0] = stats["failed"]
 
     def scorer(self, version: str, *, fallback: bool, max_abs_diff: float | None) -> None:
         """Record how ``version`` scores (fast path or pipeline) and its parity figure."""
@@ -148,6 +171,19 @@ def service_metrics() -> ServiceMetrics:
             multiprocess_mode="livemax",
         ),
         reloads=Counter("fraudops_model_reloads", "Champion swaps without restart."),
+        reload_failures=Counter(
+            "fraudops_model_reload_failures",
+            "Failed loads of a new version; the version before keeps serving.",
+        ),
+        log_pending=Gauge(
+            "fraudops_prediction_log_pending",
+            "Predictions answered but not yet written to the prediction log.",
+            multiprocess_mode="livesum",
+        ),
+        log_failed=Counter(
+            "fraudops_prediction_log_failed_rows",
+            "Predictions the prediction log could not write (the error is logged).",
+        ),
         scorer_fallback=Gauge(
             "fraudops_scorer_fallback",
             "1 when the version is served through its pipeline (no fast path, or parity failed).",

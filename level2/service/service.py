@@ -140,7 +140,7 @@ from level2.service.batcher import MicroBatcher
 from level2.service.champion import ChampionWatcher, ModelNotReady, ServingModel
 from level2.service.contract import OpenAPIDocument, openapi_document
 from level2.service.http import BodySizeLimit, JsonOnly, error_response, replace_bentoml_timeout
-from level2.service.metrics import service_metrics
+from level2.service.metrics import LOG_SAMPLE_SECONDS, service_metrics
 from level2.service.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -243,18 +243,29 @@ class FraudDetector:
             self.settings.model_alias,
             interval=self.settings.reload_interval,
             on_swap=self._swapped,
+            on_failure=lambda _exc: self.metrics.reload_failures.inc(),
             fast_scorer=self.settings.fast_scorer,
         )
         # The first load happens before the server accepts requests, so /readyz is true as soon
         # as the port opens when a champion exists; if none does yet, polling keeps looking.
         self.watcher.refresh()
         self.watcher.start()
+        # The prediction log's backlog and failures as metrics, sampled off the request path.
+        self._sampling = threading.Event()
+        self._sampler = threading.Thread(
+            target=self._sample_log, name="fraudops-log-metrics", daemon=True
+        )
+        self._sampler.start()
         # Everything loaded so far (BentoML, MLflow, pandas, scikit-learn, the model: some 400,000
         # objects) lives as long as the process. Left to the collector, each full collection
         # walks all of them, measured at 260 ms: a pause that lands on whichever requests are in
         # flight, i.e. the p99. Frozen, collections only walk what requests create.
         gc.collect()
         gc.freeze()
+
+    def _sample_log(self) -> None:
+        while not self._sampling.wait(LOG_SAMPLE_SECONDS):
+            self.metrics.prediction_log(self.predictions.stats())
 
     # -- scoring ---------------------------------------------------------------------------
 
@@ -508,9 +519,11 @@ class FraudDetector:
     def close(self) -> None:
         """Stop polling, finish scoring and flush the prediction log (idempotent)."""
         self.watcher.stop()
+        self._sampling.set()
         self._single_pool.shutdown(wait=True)
         self._batch_pool.shutdown(wait=True)
         self.predictions.close()
+        self.metrics.prediction_log(self.predictions.stats())
         self._thread_limits.restore_original_limits()
         log.info("prediction log flushed and closed")
 

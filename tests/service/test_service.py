@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
-from fraudops import registry
+from fraudops import registry, tracking
 from fraudops.predlog import PredictionLog
 from fraudops.serving import BatchResponse, Feedback, Transaction
 
@@ -217,6 +217,36 @@ def test_a_version_whose_fast_path_disagrees_is_served_by_its_pipeline(
     np.testing.assert_allclose(
         prediction.fraud_probability, expected_scores(models.champion, [row]), rtol=1e-12
     )
+
+
+def test_a_failed_reload_keeps_the_old_version_and_is_counted(
+    service_module, state_dir: Path, models, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What FraudopsModelReloadFailing (level2/prometheus/alerts.yml) fires on."""
+    from prometheus_client import REGISTRY
+
+    from level2.service import champion as watching
+
+    alias = "reload-test"
+    registry.set_alias(alias, models.champion)
+    svc = make_service(service_module, state_dir, "reload-fails", model_alias=alias)
+    before = REGISTRY.get_sample_value("fraudops_model_reload_failures_total") or 0.0
+
+    def unreachable(version, **kwargs):
+        raise OSError(f"artifact store unreachable while loading version {version}")
+
+    try:
+        monkeypatch.setattr(watching, "load_version", unreachable)
+        registry.set_alias(alias, models.challenger)
+        assert svc.watcher.refresh() is False
+        served = svc.model_info().version
+        reason = svc.watcher.last_error
+    finally:
+        svc.close()
+        tracking.connect().delete_registered_model_alias(registry.MODEL_NAME, alias)
+    assert served == models.champion
+    assert f"unreachable while loading version {models.challenger}" in reason
+    assert REGISTRY.get_sample_value("fraudops_model_reload_failures_total") == before + 1
 
 
 def test_feedback_needs_a_logged_id_and_is_idempotent(inproc, models) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,3 +47,28 @@ def test_bulk_observe_equals_one_observe_per_value(values: list[float]) -> None:
             assert abs(got[key] - value) <= 1e-9 * max(1.0, abs(value))
         else:  # every bucket count and the total count exactly
             assert got[key] == value, key
+
+
+def test_prediction_log_samples_become_a_backlog_gauge_and_a_failure_counter() -> None:
+    """What FraudopsPredictionLogBacklog and ...WriteFailures (level2/prometheus) read."""
+    from prometheus_client import Counter, Gauge
+
+    from level2.service.metrics import ServiceMetrics
+
+    registry = CollectorRegistry()
+    unused = {f.name: None for f in fields(ServiceMetrics) if not f.name.startswith("_")}
+    metrics = ServiceMetrics(
+        **{
+            **unused,
+            "log_pending": Gauge("pending", "p", registry=registry),
+            "log_failed": Counter("failed", "f", registry=registry),
+        }
+    )
+    seen = []
+    for pending, failed in [(0, 0), (120, 0), (60_000, 3), (10, 3), (0, 7)]:
+        metrics.prediction_log({"pending": pending, "failed": failed})
+        seen.append(
+            (registry.get_sample_value("pending"), registry.get_sample_value("failed_total"))
+        )
+    # The gauge is the backlog now; the counter adds only rows that failed since the last sample.
+    assert seen == [(0, 0), (120, 0), (60_000, 3), (10, 3), (0, 7)]
