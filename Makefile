@@ -14,7 +14,7 @@ export DO_NOT_TRACK := 1
 # process needs; `?=` keeps a value you set. shared/fraudops/__init__.py has the measured reason.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: help install system-deps prometheus lock demo demo-quick test test-fast lint format bench repro serve clean
+.PHONY: help install system-deps prometheus lock demo demo-quick test test-fast lint format bench repro serve clean dashboard
 
 help: ## show this help
 	@echo "fraudops: the three MLOps maturity levels on credit-card fraud detection"
@@ -62,6 +62,11 @@ demo: install ## the whole maturity tour on full-size data, offline
 
 demo-quick: install ## the same tour on small data (what the tests run)
 	$(BIN)/fraudops demo --quick
+
+# The Evidently UI over every `fraudops monitor` run (<state dir>/evidently), offline; Ctrl-C stops it.
+DASHBOARD_PORT ?= 8000
+dashboard: install ## serve the monitoring dashboard (Evidently UI) on DASHBOARD_PORT (8000)
+	$(BIN)/fraudops dashboard --port $(DASHBOARD_PORT)
 
 # Two pytest-xdist workers: the suite keeps one core busy, so a second one nearly halves the wall
 # time. A worker runs a whole module (--dist loadfile; tests/conftest.py), in the order collected

@@ -18,8 +18,6 @@ tour ends with a summary table and ``var/reports/demo.html``.
 from __future__ import annotations
 
 import argparse
-import base64
-import io
 import json
 import os
 import secrets
@@ -28,10 +26,12 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlparse
 
 from fraudops.schema import FULL_FRAUD_RATE, FULL_ROWS
 
@@ -359,9 +359,41 @@ def _monitor(tour: Tour, name: str) -> dict[str, Any]:
             "reasons": summary["reasons"],
             "model_version": summary["model_version"],
             "seconds": summary["seconds"],
+            "report": str(Path(summary["report_dir"]) / "report.html"),
+            "published": _published(Path(summary["report_dir"])),
         }
     )
     return summary
+
+
+def _published(report_dir: Path) -> dict[str, Any]:
+    """Where the monitor run published itself (Evidently, MLflow), or why it could not."""
+    path = report_dir / "published.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def dashboard_facts(tour: Tour) -> dict[str, Any]:
+    """How to open the Evidently dashboard of the tour's monitoring runs, and at what address."""
+    from fraudops.commands.dashboard import DEFAULT_PORT
+
+    boards = [
+        m.get("published", {}).get("evidently", {}) for m in tour.results.get("monitoring", [])
+    ]
+    boards = [b for b in boards if b.get("project_id")]
+    if not boards:
+        return {}
+    workspace = Path(boards[-1]["workspace"])
+    default = tour.workdir == ROOT and workspace == ROOT / "var" / "evidently"
+    start = "make dashboard" if default else f"{BIN / 'fraudops'} dashboard --workspace {workspace}"
+    return {
+        "dashboard": {
+            "workspace": str(workspace),
+            "project_id": boards[-1]["project_id"],
+            "runs": len(boards),
+            "start": start,
+            "url": f"http://127.0.0.1:{DEFAULT_PORT}/projects/{boards[-1]['project_id']}",
+        }
+    }
 
 
 def _recall(sent: Any) -> float | None:
@@ -467,11 +499,7 @@ def _same_rows(tour: Tour, sent: Any) -> dict[str, Any]:
     old = tour.results["served_before"]
     new = tour.results["retrain"]["champion"]
     out: dict[str, Any] = {"rows": len(sent), "frauds": int(sent[TARGET].sum())}
-    env = {k: v for k, v in tour.env.items() if k in ("FRAUDOPS_STATE_DIR",)}
-    saved = {k: os.environ.get(k) for k in (*env, "MLFLOW_TRACKING_URI")}
-    os.environ.update(env)
-    os.environ.pop("MLFLOW_TRACKING_URI", None)
-    try:
+    with _tour_env(tour):
         for name, version in (("old_champion", old), ("new_champion", new)):
             if version is None:
                 continue
@@ -479,13 +507,24 @@ def _same_rows(tour: Tour, sent: Any) -> dict[str, Any]:
             scores = registry.load_model(version).predict_proba(sent[list(FEATURES)])[:, 1]
             caught = (scores >= info["threshold"])[sent[TARGET].to_numpy() == 1]
             out[name] = {"version": version, "recall": float(caught.mean())}
+    return out
+
+
+@contextmanager
+def _tour_env(tour: Tour) -> Iterator[None]:
+    """In this process, the registry and tracking store are the tour's, not the caller's."""
+    env = {k: v for k, v in tour.env.items() if k in ("FRAUDOPS_STATE_DIR",)}
+    saved = {k: os.environ.get(k) for k in (*env, "MLFLOW_TRACKING_URI")}
+    os.environ.update(env)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        yield
     finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    return out
 
 
 def stop_service(tour: Tour) -> None:
@@ -607,81 +646,68 @@ def level2_summary(tour: Tour) -> list[str]:
     return lines
 
 
-def _figure_png(fig: Any) -> str:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode()
+def report_facts(tour: Tour) -> dict[str, Any]:
+    """What the page shows beyond the summary: the traffic as a series, the registry's
+    versions with their MLflow runs, and the files the tour wrote (those that exist)."""
+    from fraudops import registry, tracking
+
+    from level2.demo_page import traffic_series
+
+    facts: dict[str, Any] = {
+        "data": {"rows": tour.rows, "fraud_rate": tour.fraud_rate, "quick": tour.quick},
+        "traffic": traffic_series(
+            {k: tour.sent[k] for k in ("before", "drifted", "after") if k in tour.sent}
+        ),
+    }
+    metrics = tour.workdir / "reports/metrics.json"
+    if metrics.is_file():
+        m = json.loads(metrics.read_text())
+        facts["level1_comparison"] = {
+            "winner": m["winner"],
+            **{name: m[name]["average_precision"] for name in ("custom", "automl") if name in m},
+        }
+    files = {
+        "Level 0 model file": tour.scratch / "level0-model.joblib",
+        "scored batch": tour.scratch / "scored.csv",
+        "comparison table": tour.workdir / "reports/comparison.md",
+        "metrics.json": metrics,
+        "registration.json": tour.workdir / "reports/registration.json",
+        "promotion log": tour.workdir / "var/promotion_log.jsonl",
+    }
+    facts["files"] = {label: str(path) for label, path in files.items() if path.exists()}
+    # run_demo writes the tour's results right after the page.
+    facts["files"]["tour results (summary.json)"] = str(tour.scratch / "summary.json")
+    with _tour_env(tour):
+        uri = tracking.tracking_uri()
+        local = not uri.startswith(("http://", "https://"))
+        facts["mlflow"] = {
+            # The UI's default address (level1/README.md), or the tracking server itself.
+            "ui": "http://127.0.0.1:5000" if local else uri,
+            "start": f"mlflow ui --backend-store-uri {uri}" if local else None,
+        }
+        client = tracking.connect()
+        versions = []
+        for v in registry.list_versions():
+            entry = {k: v[k] for k in ("version", "aliases", "run_id")}
+            entry["experiment_id"] = entry["artifacts"] = None
+            if v["run_id"]:
+                info = client.get_run(v["run_id"]).info
+                entry["experiment_id"] = info.experiment_id
+                if info.artifact_uri.startswith("file:"):
+                    folder = Path(unquote(urlparse(info.artifact_uri).path))
+                    entry["artifacts"] = str(folder) if folder.is_dir() else None
+            versions.append(entry)
+        facts["registry"] = versions
+    return facts
 
 
 def write_report(tour: Tour, path: Path) -> Path:
-    """``demo.html``: metrics by level, live recall and drift over time with the retraining
-    marked, the champion versions, and the summary text."""
-    import html
+    """Write ``demo.html`` (:func:`level2.demo_page.page_html`) from the tour's results."""
+    from level2.demo_page import page_html
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import pandas as pd
-
-    r = tour.results
-    images = []
-    levels = [lv for lv in ("level0", "level1") if lv in r]
-    if levels:
-        fig, ax = plt.subplots(figsize=(6, 3))
-        names = ["average_precision", "precision", "recall"]
-        for k, level in enumerate(levels):
-            ax.bar([i + 0.4 * k for i in range(3)], [r[level][n] for n in names], 0.4, label=level)
-        ax.set_xticks([i + 0.2 for i in range(3)], ["AP", "precision", "recall"])
-        ax.set_ylim(0, 1)
-        ax.set_title("Offline metrics by level (test part)")
-        ax.legend()
-        images.append(_figure_png(fig))
-        plt.close(fig)
-    if tour.sent:
-        sent = pd.concat(list(tour.sent.values()), ignore_index=True)
-        block = max(500, len(sent) // 20)
-        sent["block"] = sent.index // block
-        frauds = sent[sent["Class"] == 1]
-        by_block = frauds.groupby("block")["is_fraud"].mean()
-        fig, ax = plt.subplots(2, 1, figsize=(8, 5), sharex=True)
-        ax[0].plot(by_block.index * block, by_block.to_numpy(), marker="o")
-        ax[0].set_ylabel("live recall")
-        ax[0].set_ylim(0, 1.05)
-        ax[0].set_title("Live recall and served version over the simulated traffic")
-        versions = pd.to_numeric(sent["model_version"], errors="coerce")
-        ax[1].step(sent.index, versions, where="post")
-        ax[1].set_ylabel("champion version")
-        ax[1].set_xlabel("transaction")
-        marks = {
-            "concept drift starts": len(tour.sent.get("before", [])),
-            "retrained model serves": len(sent) - len(tour.sent.get("after", [])),
-        }
-        for label, x in marks.items():
-            for a in ax:
-                a.axvline(x, color="red" if "drift" in label else "green", linestyle="--")
-            ax[0].annotate(label, (x, 0.05), rotation=90, fontsize=8)
-        images.append(_figure_png(fig))
-        plt.close(fig)
-    monitoring = r.get("monitoring", [])
-    if monitoring:
-        fig, ax = plt.subplots(figsize=(6, 3))
-        x = range(len(monitoring))
-        ax.plot(x, [m["drift_share"] or 0 for m in monitoring], marker="o", label="drift share")
-        ax.plot(x, [m["score_distance"] or 0 for m in monitoring], marker="s", label="score drift")
-        ax.plot(x, [m["recall"] or 0 for m in monitoring], marker="^", label="live recall")
-        ax.set_xticks(list(x), [m["phase"] for m in monitoring])
-        ax.set_title("Monitoring windows")
-        ax.legend()
-        images.append(_figure_png(fig))
-        plt.close(fig)
-    body = "".join(f'<p><img src="data:image/png;base64,{img}"></p>' for img in images)
-    text = html.escape(summary(tour))
+    page = page_html(tour.results, tour.timings, page_dir=path.parent, summary_text=summary(tour))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "<!doctype html><html><head><meta charset='utf-8'><title>fraudops demo</title></head>"
-        f"<body><h1>fraudops demo</h1>{body}<h2>Summary</h2><pre>{text}</pre></body></html>\n"
-    )
+    path.write_text(page, encoding="utf-8")
     return path
 
 
@@ -705,9 +731,17 @@ def run_demo(workdir: Path, *, quick: bool) -> Tour:
     finally:
         stop_service(tour)
     tour.results["recovered"] = recovered(tour.results)
+    tour.results.update(report_facts(tour))
+    tour.results.update(dashboard_facts(tour))
     print(summary(tour))
     report = write_report(tour, workdir / "var/reports/demo.html")
     print(f"report: {report}")
+    board = tour.results.get("dashboard")
+    if board:
+        print(
+            f"dashboard: {board['runs']} monitoring runs over time; `{board['start']}` "
+            f"serves them at {board['url']}"
+        )
     results = {k: v for k, v in tour.results.items() if k != "service"}  # no token on disk
     (tour.scratch / "summary.json").write_text(
         json.dumps({"results": results, "timings": tour.timings}, indent=2, default=float)
@@ -730,7 +764,12 @@ def _cmd(args: argparse.Namespace) -> int:
     workdir = Path(args.workdir).resolve()
     if args.quick:
         workdir = scratch_project(workdir / "var" / "demo-quick", QUICK_PARAMS)
-    run_demo(workdir, quick=args.quick)
+    tour = run_demo(workdir, quick=args.quick)
+    board = tour.results.get("dashboard")
+    if args.dashboard and board:
+        # The tour's own state folder, so the dashboard shows this tour's runs; Ctrl-C stops it.
+        cmd = [str(BIN / "fraudops"), "dashboard", "--workspace", board["workspace"]]
+        return subprocess.call(cmd, env=tour.env)
     return 0
 
 
@@ -743,6 +782,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--quick", action="store_true", help="small data (seconds, for tests)")
+    p.add_argument(
+        "--dashboard",
+        action="store_true",
+        help="at the end, serve the Evidently dashboard of the tour's monitoring runs "
+        "(fraudops dashboard) until Ctrl-C",
+    )
     p.add_argument(
         "--workdir",
         default=str(ROOT),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -17,6 +16,7 @@ import joblib
 import numpy as np
 import pandas as pd
 from fraudops.params import ParamsError, load_section
+from fraudops.step_progress import Steps
 
 #: The two candidates the pipeline trains, in the order reports list them.
 CANDIDATES = ("custom", "automl")
@@ -181,12 +181,14 @@ def record(
     data_md5 = tracking.file_md5(paths["raw"])
     git_commit = tracking.git_commit() or "unknown"
 
-    start = time.perf_counter()
     experiment_id = tracking.setup(tracking_params.experiment)
     estimator = trained.details.get("estimator", trained.candidate)
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"{trained.candidate}-{estimator}"
-    ) as run:
+    with (
+        Steps().step(f"log the {trained.candidate} run, its datasets and model to MLflow"),
+        mlflow.start_run(
+            experiment_id=experiment_id, run_name=f"{trained.candidate}-{estimator}"
+        ) as run,
+    ):
         mlflow.set_tags(
             {
                 "candidate": trained.candidate,
@@ -216,9 +218,7 @@ def record(
         tracking.log_dataset(train, source=str(paths["train"]), name="train", context="training")
         tracking.log_dataset(valid, source=str(paths["valid"]), name="valid", context="validation")
         info = tracking.log_model(trained.model, X_example=xy(train)[0].head(5))
-    print(
-        f"  MLflow run {run.info.run_id} logged in {time.perf_counter() - start:.1f}s", flush=True
-    )
+    print(f"  MLflow run {run.info.run_id}", flush=True)
 
     model_out.parent.mkdir(parents=True, exist_ok=True)
     joblib.dump(trained.model, model_out)
@@ -255,7 +255,7 @@ def train_stage_main(
     description: str,
     section: str,
     params_cls: type,
-    fit: Callable[[pd.DataFrame, Any], Trained],
+    fit: Callable[..., Trained],
     announce: Callable[[Any, int], str],
 ) -> int:
     """The command line shared by the two training stages (``train_custom``, ``train_automl``).
@@ -268,7 +268,8 @@ def train_stage_main(
         description: the ``--help`` text.
         section: the stage's section of ``params.yaml``.
         params_cls: the dataclass that section loads into.
-        fit: ``fit(train, params) -> Trained``.
+        fit: ``fit(train, params, progress=...) -> Trained``; ``progress`` asks for a line per
+            fit or trial (on a terminal; in a log, as in CI, only the tool's summary lines).
         announce: the progress line printed before fitting, from the params and the row count.
 
     Returns:
@@ -290,7 +291,7 @@ def train_stage_main(
     tracking = load_section(TrackingParams, "tracking", args.params)
     train, valid = load(args.train), load(args.valid)
     print(f"{section}: {announce(params, len(train))}", flush=True)
-    trained = fit(train, params)
+    trained = fit(train, params, progress=Steps().live)
     chosen = trained.details.get("estimator", trained.candidate)
     print(
         f"{section}: chose {chosen} {trained.details.get('best_params', {})} "

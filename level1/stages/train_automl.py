@@ -52,8 +52,9 @@ class TrainAutomlParams:
             )
 
 
-def fit(train: pd.DataFrame, params: TrainAutomlParams) -> Trained:
-    """Run FLAML on ``train`` and return its best pipeline, refitted on all of ``train``."""
+def fit(train: pd.DataFrame, params: TrainAutomlParams, *, progress: bool = False) -> Trained:
+    """Run FLAML on ``train`` and return its best pipeline, refitted on all of ``train``
+    (``progress``: FLAML's line per trial)."""
     from fraudops.automl import fit_automl
 
     start = time.perf_counter()
@@ -64,6 +65,7 @@ def fit(train: pd.DataFrame, params: TrainAutomlParams) -> Trained:
         seed=params.seed,
         metric="ap",
         n_splits=params.cv_folds,
+        verbose=3 if progress else 0,
     )
     seconds = time.perf_counter() - start
     return Trained(

@@ -66,12 +66,14 @@ class TrainCustomParams:
             )
 
 
-def fit(train: pd.DataFrame, params: TrainCustomParams) -> Trained:
+def fit(train: pd.DataFrame, params: TrainCustomParams, *, progress: bool = False) -> Trained:
     """Search the estimator's hyper-parameters with stratified CV and refit the best on ``train``.
 
     Args:
         train: the training part (FEATURES and Class).
         params: the stage's section.
+        progress: scikit-learn's line per fit (fold, parameters, score, time); otherwise only
+            its summary line (how many candidates and folds).
 
     Returns:
         The refitted best pipeline with its CV average precision and the search's findings.
@@ -87,6 +89,7 @@ def fit(train: pd.DataFrame, params: TrainCustomParams) -> Trained:
         "cv": stratified_cv(n_splits=params.cv_folds, seed=params.seed),
         "refit": True,
         "error_score": "raise",
+        "verbose": 3 if progress else 1,
     }
     if params.search == "grid":
         search = GridSearchCV(model, space, **common)

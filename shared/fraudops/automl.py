@@ -60,6 +60,7 @@ def fit_automl(
     seed: int = 0,
     metric: str = "ap",
     n_splits: int = 3,
+    verbose: int = 0,
 ) -> tuple[Pipeline, dict[str, Any]]:
     """Search models with FLAML, then refit the best one in a plain scikit-learn pipeline.
 
@@ -76,6 +77,7 @@ def fit_automl(
         metric: what the search maximises, one of :data:`METRICS` (``"ap"``: average precision).
         n_splits: stratified cross-validation folds per trial (>= 2); the training data must
             hold at least this many frauds.
+        verbose: FLAML's verbosity (3: a line per trial, 0: errors only).
 
     Returns:
         ``(pipeline, info)``. ``pipeline`` is a fitted ``sklearn.pipeline.Pipeline`` with the
@@ -118,7 +120,7 @@ def fit_automl(
             n_splits=n_splits,
             n_jobs=N_JOBS,
             seed=seed,
-            verbose=0,
+            verbose=verbose,
             log_file_name="",
             # The Level 1 pipeline calls this inside an MLflow run: without this FLAML would log a
             # nested run per trial (and a model of its own) into the registry's store.

@@ -18,7 +18,12 @@ from importlib.metadata import entry_points
 from fraudops import __version__
 
 #: Modules of the library's own commands, each with ``register(subparsers)``.
-BUILTIN = ("fraudops.commands.data", "fraudops.commands.registry", "fraudops.commands.monitor")
+BUILTIN = (
+    "fraudops.commands.data",
+    "fraudops.commands.registry",
+    "fraudops.commands.monitor",
+    "fraudops.commands.dashboard",
+)
 
 
 class CommandError(Exception):

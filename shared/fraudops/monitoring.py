@@ -100,18 +100,31 @@ def drift(
     """
     from evidently import Report
     from evidently.metrics import ValueDrift
+    from evidently.tests import lte
 
     columns = [*DRIFT_COLUMNS, SCORE]
     method = "wasserstein"
     # One ValueDrift per column and nothing else: Evidently's DriftedColumnsCount would compute
     # every column's drift a second time (a quarter of the run on a 50,000-row window); the
     # dataset verdict is the share of drifted columns, counted below from the same numbers.
+    # Each carries the project's threshold as an Evidently test (a column drifts when its
+    # distance exceeds the threshold, so the test passes at or below it).
     metrics = [
         *[
-            ValueDrift(column=c, method=method, threshold=params.drift_threshold)
+            ValueDrift(
+                column=c,
+                method=method,
+                threshold=params.drift_threshold,
+                tests=[lte(params.drift_threshold)],
+            )
             for c in DRIFT_COLUMNS
         ],
-        ValueDrift(column=SCORE, method=method, threshold=params.score_drift_threshold),
+        ValueDrift(
+            column=SCORE,
+            method=method,
+            threshold=params.score_drift_threshold,
+            tests=[lte(params.score_drift_threshold)],
+        ),
     ]
     snapshot = Report(metrics).run(
         reference_data=reference[columns].reset_index(drop=True),
@@ -245,14 +258,15 @@ def decide(
 
 
 def champion_offline_metrics(info: Mapping[str, Any]) -> dict[str, float | None]:
-    """The champion's offline recall and AP from its registry entry.
+    """The champion's offline recall, precision and AP from its registry entry.
 
     The promotion gate tags the figures it measured on the holdout
     (``gate.challenger.<metric>``); a version promoted by hand falls back to its run's
-    ``test_<metric>`` metrics.
+    ``test_<metric>`` metrics. The decision uses recall and AP; precision is shown beside the
+    live figure (report, dashboard, MLflow).
     """
     out: dict[str, float | None] = {}
-    for key in ("recall", "average_precision"):
+    for key in ("recall", "precision", "average_precision"):
         value = info.get("tags", {}).get(f"gate.challenger.{key}")
         if value is None:
             value = info.get("metrics", {}).get(f"test_{key}")

@@ -252,7 +252,7 @@ def _schema_from_head(dataset: PandasDataset, df: pd.DataFrame) -> None:
 
     MLflow decides whether a column is "required" (has no missing value) by testing every value
     in a Python loop. On the ~200,000 training rows of a full-size run that made each training
-    stage's "MLflow run logged in" 13-14 s; with this, about 6 s. Column types come from the dtypes, so when no value is missing (checked here,
+    stage's MLflow logging (its "log the ... to MLflow" step) 13-14 s; with this, about 6 s. Column types come from the dtypes, so when no value is missing (checked here,
     vectorised) the schema of the first rows is the schema of all of them. Otherwise, or when
     MLflow's ``schema`` is no longer a cached property, MLflow infers it the slow way.
     """

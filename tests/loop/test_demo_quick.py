@@ -3,19 +3,24 @@
 One run (a scratch copy of the project, a real DVC pipeline, MLflow registry and BentoML
 service on a free port) is shared by the tests below; each checks one thing the tour promises:
 the monitor flags the drift, one retraining promotes one model, the service reloads it, live
-recall recovers, and what the simulator sent is what the service logged.
+recall recovers, and what the simulator sent is what the service logged; the demo page and the
+retrain window's monitoring report render in headless Chromium with no error and no network
+(screenshots in var/screenshots/).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
+from urllib.parse import unquote
 
 import pandas as pd
 import pytest
 
+from tests.browser import SCREENSHOTS, Browser
 from tests.steps import run_steps
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,3 +137,55 @@ def test_the_report_has_its_plots(demo):
     html = (demo["project"] / "var/reports/demo.html").read_text()
     assert html.count("data:image/png;base64") >= 3
     assert "recovered: True" in html
+
+
+def test_the_demo_page_links_every_monitoring_report_and_mlflow_run(demo):
+    """The links a reader follows from the page lead to the files the tour wrote."""
+    page = demo["project"] / "var/reports/demo.html"
+    hrefs = re.findall(r'href="([^"]+)"', page.read_text())
+    relative = [h for h in hrefs if "://" not in h]
+    for href in relative:
+        assert (page.parent / unquote(href)).exists(), href
+    reports = {str((page.parent / unquote(h)).resolve()) for h in relative if "report.html" in h}
+    assert reports == {str(Path(m["report"]).resolve()) for m in demo["summary"]["monitoring"]}
+    runs = {v["run_id"] for v in demo["summary"]["registry"]}
+    assert len(runs) == 2  # the first champion and the retrained one
+    assert all(any(f"/runs/{run}" in h for h in hrefs) for run in runs)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with Browser() as b:
+        yield b
+
+
+def test_the_demo_page_renders_in_a_browser_without_errors(demo, browser):
+    shot = SCREENSHOTS / "demo.png"
+    seen = browser.check(demo["project"] / "var/reports/demo.html", shot)
+    assert seen.problems == []
+    assert seen.title.startswith("fraudops demo")
+    assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_retrain_report_renders_in_a_browser_without_errors(demo, browser):
+    """The report of the window that asked for retraining: the decision on top, then
+    Evidently's part drawn by its own scripts, offline."""
+    (flagged,) = [m for m in demo["summary"]["monitoring"] if m["retrain"]]
+    shot = SCREENSHOTS / "monitoring-report.png"
+    seen = browser.check(
+        Path(flagged["report"]), shot, wait_for="text=Drift in column", full_page=False
+    )
+    assert seen.problems == []
+    assert shot.read_bytes().startswith(b"\x89PNG")
+
+
+def test_every_monitoring_run_is_on_the_dashboard_the_tour_names(demo):
+    """``fraudops demo`` ends by naming the dashboard of its own monitoring runs."""
+    board = demo["summary"]["dashboard"]
+    runs = demo["summary"]["monitoring"]
+    assert board["runs"] == len(runs) == 3
+    assert {m["published"]["evidently"]["project_id"] for m in runs} == {board["project_id"]}
+    assert Path(board["workspace"]) == demo["project"] / "var" / "evidently"
+    assert board["start"].endswith(f"dashboard --workspace {board['workspace']}")
+    assert all("error" not in m["published"].get("mlflow", {"error": 1}) for m in runs)
+    assert f"serves them at {board['url']}" in demo["stdout"]

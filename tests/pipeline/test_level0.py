@@ -31,11 +31,17 @@ def data_csv(tmp_path_factory, small_data: pd.DataFrame) -> Path:
     return path
 
 
-def test_train_then_predict_by_hand(data_csv: Path, tmp_path: Path):
-    model_path = tmp_path / "model.joblib"
-    trained = run(
-        str(ROOT / "level0/train.py"), str(data_csv), "--out", str(model_path), cwd=tmp_path
-    )
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_csv: Path) -> tuple[subprocess.CompletedProcess, Path]:
+    """``level0/train.py`` run once by hand (both tests below use its model file)."""
+    folder = tmp_path_factory.mktemp("level0-model")
+    model_path = folder / "model.joblib"
+    done = run(str(ROOT / "level0/train.py"), str(data_csv), "--out", str(model_path), cwd=folder)
+    return done, model_path
+
+
+def test_train_then_predict_by_hand(data_csv: Path, trained, tmp_path: Path):
+    trained, model_path = trained
     assert trained.returncode == 0, trained.stderr
     assert "average precision" in trained.stdout
     bundle = joblib.load(model_path)
@@ -74,14 +80,9 @@ def test_train_refuses_invalid_data(tmp_path: Path, small_data: pd.DataFrame):
     assert not (tmp_path / "m.joblib").exists()
 
 
-def test_predict_names_missing_columns(tmp_path: Path, data_csv: Path, small_data: pd.DataFrame):
-    model_path = tmp_path / "model.joblib"
-    assert (
-        run(
-            str(ROOT / "level0/train.py"), str(data_csv), "--out", str(model_path), cwd=tmp_path
-        ).returncode
-        == 0
-    )
+def test_predict_names_missing_columns(tmp_path: Path, trained, small_data: pd.DataFrame):
+    done, model_path = trained
+    assert done.returncode == 0, done.stderr
     path = tmp_path / "no_amount.csv"
     save(small_data[[c for c in FEATURES if c != "Amount"]], path)
     result = run(
