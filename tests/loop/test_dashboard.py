@@ -239,6 +239,7 @@ def test_evidently_ui_serves_the_project_and_its_panels_read_the_runs_figures(ru
         return out
 
     perf, drift, offline = summary["performance"], summary["drift"], summary["champion_offline"]
+    assert series("Live recall in the last window") == {"recall": pytest.approx(perf["recall"])}
     assert series("Share of drifted features") == {"drift share": drift["drift_share"]}
     assert series("Score distance") == {"score distance": pytest.approx(drift["score_distance"])}
     assert series("Live recall against the champion's offline recall") == {
