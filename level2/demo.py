@@ -374,7 +374,7 @@ def _published(report_dir: Path) -> dict[str, Any]:
 
 def dashboard_facts(tour: Tour) -> dict[str, Any]:
     """How to open the Evidently dashboard of the tour's monitoring runs, and at what address."""
-    from fraudops.commands.dashboard import DEFAULT_PORT
+    from level2.demo_page import DASHBOARD_DEFAULT
 
     boards = [
         m.get("published", {}).get("evidently", {}) for m in tour.results.get("monitoring", [])
@@ -391,7 +391,7 @@ def dashboard_facts(tour: Tour) -> dict[str, Any]:
             "project_id": boards[-1]["project_id"],
             "runs": len(boards),
             "start": start,
-            "url": f"http://127.0.0.1:{DEFAULT_PORT}/projects/{boards[-1]['project_id']}",
+            "url": f"{DASHBOARD_DEFAULT}/projects/{boards[-1]['project_id']}",
         }
     }
 

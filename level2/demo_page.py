@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from fraudops.commands.dashboard import DEFAULT_PORT
+
 #: The page's sections, in order: (id, heading). Tests check that each one is there.
 SECTIONS = (
     ("tour", "The tour"),
@@ -47,7 +49,7 @@ SECTIONS = (
 #: How to start the Evidently dashboard when the tour did not leave one running, and where it
 #: then serves (``fraudops dashboard``'s default ``--host`` and ``--port``).
 DASHBOARD_START = "make dashboard"
-DASHBOARD_DEFAULT = "http://127.0.0.1:8000"
+DASHBOARD_DEFAULT = f"http://127.0.0.1:{DEFAULT_PORT}"
 #: The phases of the Level 2 traffic, in the order the tour sends them, and their labels.
 PHASES = {
     "before": "before drift",
