@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from fraudops.data import generate, load
-from fraudops.metrics import evaluate
+from fraudops.metrics import ap_difference, evaluate
 from fraudops.models import ESTIMATORS, IMBALANCE, make_model
 from fraudops.schema import FULL_ROWS, TARGET
 from fraudops.split import stratified_cv, time_split, xy
@@ -75,20 +75,6 @@ def _keep_legit(train: pd.DataFrame, fraction: float) -> pd.DataFrame:
     return pd.concat([train[train[TARGET] == 1], legit]).sort_index()
 
 
-def _paired_bootstrap(y: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    """95 % interval of AP(a) - AP(b) over bootstrap resamples of the same rows."""
-    rng = np.random.default_rng(SEED)
-    deltas = []
-    for _ in range(BOOTSTRAP):
-        idx = rng.integers(0, len(y), len(y))
-        if y[idx].any():
-            deltas.append(
-                average_precision_score(y[idx], a[idx]) - average_precision_score(y[idx], b[idx])
-            )
-    low, high = np.percentile(deltas, [2.5, 97.5])
-    return float(low), float(high)
-
-
 def synthetic() -> dict[str, Any]:
     """Every candidate on full-size generated data: fit on train, threshold on valid, test."""
     parts = time_split(generate(rows=FULL_ROWS, seed=SEED))
@@ -123,9 +109,10 @@ def synthetic() -> dict[str, Any]:
         base = scores.get((row["estimator"], "none"))
         if row["estimator"] != "dummy" and row["imbalance"] != "none":
             row["ap_gain_vs_none"] = row["average_precision"] - average_precision_score(y, base)
-            row["ap_gain_ci95"] = _paired_bootstrap(
-                y, scores[row["estimator"], row["imbalance"]], base
+            gain = ap_difference(
+                y, scores[row["estimator"], row["imbalance"]], base, resamples=BOOTSTRAP, seed=SEED
             )
+            row["ap_gain_ci95"] = (gain["low"], gain["high"])
     return {
         "rows": {name: len(part) for name, part in parts._asdict().items()},
         "frauds": {name: int(part[TARGET].sum()) for name, part in parts._asdict().items()},

@@ -78,9 +78,9 @@ def main() -> None:
             "",
             f"{params['ingest']['rows']:,} generated transactions, committed `params.yaml` "
             f"(custom: {params['train_custom']['search']} search over "
-            f"{params['train_custom']['estimator']}, {params['train_custom']['n_iter']} draws x "
-            f"{params['train_custom']['cv_folds']} folds; AutoML budget "
-            f"{params['train_automl']['time_budget']} s). Each stage timed with "
+            f"{params['train_custom']['estimator']} and FLAML, each within the budget "
+            f"{params['budget']['seconds']} s / {params['budget']['trials']} trials x "
+            f"{params['budget']['cv_folds']} folds). Each stage timed with "
             "`dvc repro --single-item STAGE`, in order, from a clean copy. 1-minute load "
             f"average {load_before:.1f} before, {load_after:.1f} after ({os.cpu_count()} CPUs).",
             "",

@@ -393,6 +393,28 @@ def _level0(results: Mapping[str, Any], page_dir: Path) -> str:
     )
 
 
+def _budget_verdict(comparison: Mapping[str, Any]) -> str:
+    """What the equal-budget comparison of this run says, and where the curve over budgets is."""
+    budget, d = comparison.get("budget"), comparison.get("ap_difference")
+    if not budget or not d:
+        return ""
+    better = comparison.get("better")
+    said = (
+        f"<b>{html.escape(str(better))}</b> is better: the interval excludes zero"
+        if better in ("custom", "automl")
+        else "the test part cannot tell them apart: the interval includes zero"
+    )
+    diff = d.get("custom_minus_automl", 0.0)
+    return (
+        f"<p><b>Equal budgets:</b> both had {budget['seconds']:g} s and at most "
+        f"{budget['trials']} trials of {budget['cv_folds']}-fold CV. AP custom − AutoML "
+        f"{diff:+.3f}, 95 % bootstrap interval {d['low']:+.3f} .. {d['high']:+.3f}: {said}. "
+        "How the answer moves with the budget, on this data and on the real sample, is "
+        "<code>benchmarks/results/automl_vs_custom.md</code> "
+        "(<code>python -m benchmarks automl_vs_custom</code>).</p>"
+    )
+
+
 def _level1(results: Mapping[str, Any], page_dir: Path) -> str:
     if "level1" not in results:
         return "<p>Level 1 did not run.</p>"
@@ -413,6 +435,7 @@ def _level1(results: Mapping[str, Any], page_dir: Path) -> str:
             f"(<b>{html.escape(str(comparison.get('winner')))}</b>) became "
             f"<code>@champion</code> v{html.escape(str(results.get('level1_champion')))}.</p>"
         )
+        parts.append(_budget_verdict(comparison))
     if "level0" in results:
         delta = m["average_precision"] - results["level0"]["average_precision"]
         parts.append(

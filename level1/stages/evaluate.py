@@ -1,10 +1,15 @@
 """Stage ``evaluate``: both candidates on the same, untouched test part; the better AP wins.
 
-Each candidate is scored at its own threshold (chosen on validation). Outputs:
+Each candidate is scored at its own threshold (chosen on validation). The two were given the
+same compute (section ``budget``); a report of unequal budgets stops the stage, since no
+winner of that comparison means anything. The difference of their average precisions comes
+with a paired bootstrap interval: one candidate is said to be better only when the interval
+excludes zero; otherwise the higher AP is still the one registered, and the report says the
+test part cannot tell them apart. Outputs:
 
 * ``reports/metrics.json``: DVC metrics (``dvc metrics show`` / ``diff``): per candidate
-  average precision, ROC-AUC, precision, recall, F1, recall at the target precision, and the
-  winner;
+  average precision, ROC-AUC, precision, recall, F1, recall at the target precision and what
+  it spent of the budget; the AP difference with its interval and verdict; and the winner;
 * ``reports/comparison.md``: the same as a table, with training times;
 * ``reports/plots/{pr,roc,confusion}.json``: DVC plots data (``dvc plots show``): both
   candidates' precision-recall and ROC curves on a common grid, and the winner's confusion
@@ -32,6 +37,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from fraudops.budget import check_equal
 from fraudops.params import ParamsError, load_section
 from fraudops.schema import TARGET
 
@@ -48,16 +54,23 @@ class EvaluateParams:
     Attributes:
         precision_target: report the recall reachable at this precision.
         plot_points: points per curve in the DVC plots data.
+        bootstrap: paired bootstrap resamples for the interval of the AP difference.
     """
 
     precision_target: float
     plot_points: int
+    bootstrap: int = 1000
 
     def __post_init__(self) -> None:
         if not 0.0 < self.precision_target < 1.0:
             raise ParamsError(
                 "params.yaml section 'evaluate': precision_target must be in (0, 1), "
                 f"got {self.precision_target}"
+            )
+        if self.bootstrap < 100:
+            raise ParamsError(
+                "params.yaml section 'evaluate': bootstrap must be >= 100 resamples, "
+                f"got {self.bootstrap}"
             )
         if self.plot_points < 2:
             raise ParamsError(
@@ -74,12 +87,31 @@ class Comparison:
         scores: candidate -> P(fraud) per test row.
         y: the test labels.
         winner: the candidate with the higher average precision (``custom`` on a tie).
+        difference: AP(custom) - AP(automl) with its paired bootstrap interval
+            (:func:`fraudops.metrics.ap_difference`; ``verdict`` ``"a"`` is custom).
     """
 
     metrics: dict[str, dict[str, Any]]
     scores: dict[str, np.ndarray]
     y: np.ndarray
     winner: str
+    difference: dict[str, Any]
+
+    def verdict(self) -> str:
+        """One sentence: who is better on the test part, or that it cannot tell."""
+        first, second = self.metrics
+        d = self.difference
+        interval = (
+            f"AP {first} - {second} {d['difference']:+.4f}, {d['level']:.0%} interval "
+            f"{d['low']:+.4f} .. {d['high']:+.4f}"
+        )
+        if d["verdict"] == "tie":
+            return (
+                f"No clear winner: the interval includes zero ({interval}); {self.winner} is "
+                "registered for its higher AP, but this test part cannot tell them apart."
+            )
+        better = first if d["verdict"] == "a" else second
+        return f"{better} is better: the interval excludes zero ({interval})."
 
 
 def compare(
@@ -92,11 +124,12 @@ def compare(
 
     Args:
         test: the test part.
-        models: candidate name -> fitted pipeline.
+        models: candidate name -> fitted pipeline (two of them; the first is ``a`` of the
+            difference).
         thresholds: candidate name -> threshold chosen on validation.
         params: the stage's section.
     """
-    from fraudops.metrics import evaluate
+    from fraudops.metrics import ap_difference, evaluate
 
     y = test[TARGET].to_numpy()
     scores = {name: fraud_scores(model, test) for name, model in models.items()}
@@ -106,7 +139,9 @@ def compare(
     }
     # max() keeps the first of equals, so a tie goes to the candidate listed first.
     winner = max(models, key=lambda name: metrics[name]["average_precision"])
-    return Comparison(metrics=metrics, scores=scores, y=y, winner=winner)
+    first, second = models
+    difference = ap_difference(y, scores[first], scores[second], resamples=params.bootstrap, seed=0)
+    return Comparison(metrics=metrics, scores=scores, y=y, winner=winner, difference=difference)
 
 
 def metrics_summary(comparison: Comparison, reports: dict[str, dict]) -> dict[str, Any]:
@@ -118,36 +153,74 @@ def metrics_summary(comparison: Comparison, reports: dict[str, dict]) -> dict[st
             "threshold": float(m["threshold"]),
             "cv_average_precision": float(reports[name]["cv_average_precision"]),
             "train_seconds": round(float(reports[name]["train_seconds"]), 1),
+            **{f"spent_{k}": v for k, v in reports[name]["spent"].items() if k != "stopped_by"},
         }
+    first_name, second_name = comparison.metrics
+    d = comparison.difference
+    summary["ap_difference"] = {
+        f"{first_name}_minus_{second_name}": round(d["difference"], 6),
+        "low": round(d["low"], 6),
+        "high": round(d["high"], 6),
+        "level": d["level"],
+        "resamples": d["resamples"],
+    }
+    summary["better"] = {"a": first_name, "b": second_name, "tie": "tie"}[d["verdict"]]
+    summary["budget"] = check_equal({name: reports[name].get("budget") for name in reports})
     first = next(iter(comparison.metrics.values()))
     summary["test_rows"] = int(first["n"])
     summary["test_frauds"] = int(first["n_fraud"])
     return summary
 
 
+def _spread(report: dict[str, Any]) -> str:
+    """`` (low .. high)``: the threshold chosen on subsets of the validation rows."""
+    spread = report.get("valid", {}).get("threshold_spread")
+    return f" ({spread['min']:.4g} .. {spread['max']:.4g})" if spread else ""
+
+
+def _budget_text(budget: dict[str, Any]) -> str:
+    return (
+        f"{budget['seconds']:g} s, at most {budget['trials']} trials of "
+        f"{budget['cv_folds']}-fold stratified CV"
+    )
+
+
 def comparison_table(comparison: Comparison, reports: dict[str, dict]) -> str:
-    """``reports/comparison.md``: the candidates side by side, the winner named."""
+    """``reports/comparison.md``: the candidates side by side, the verdict and the winner.
+
+    Raises:
+        ValueError: the candidates were given different budgets.
+    """
+    budget = check_equal({name: reports[name].get("budget") for name in reports})
     first = next(iter(comparison.metrics.values()))
     lines = [
         "# Candidates on the test set",
         "",
         f"{int(first['n']):,} test transactions, {int(first['n_fraud']):,} frauds. Each model is "
         "measured at its own threshold, chosen on the validation set; the winner has the higher "
-        "average precision.",
+        "average precision. In brackets beside each threshold: the lowest and highest threshold "
+        "the same rule chose on five subsets of the validation rows.",
+        "",
+        f"Both had the same budget: {_budget_text(budget)}.",
         "",
         "| candidate | model | AP | ROC-AUC | precision | recall | F1 | recall@P "
-        "| threshold | TP | FP | FN | train s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| threshold | TP | FP | FN | trials | fits | stopped by | train s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, m in comparison.metrics.items():
         mark = " (winner)" if name == comparison.winner else ""
+        spent = reports[name]["spent"]
         lines.append(
             f"| {name}{mark} | {reports[name]['estimator']} | {m['average_precision']:.4f} "
             f"| {m['roc_auc']:.4f} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} "
-            f"| {m['recall_at_precision']:.3f} | {m['threshold']:.4f} | {int(m['tp'])} "
-            f"| {int(m['fp'])} | {int(m['fn'])} | {reports[name]['train_seconds']:.1f} |"
+            f"| {m['recall_at_precision']:.3f} | {m['threshold']:.4g}{_spread(reports[name])} "
+            f"| {int(m['tp'])} "
+            f"| {int(m['fp'])} | {int(m['fn'])} | {spent['trials']} | {spent['fits']} "
+            f"| {spent['stopped_by']} | {reports[name]['train_seconds']:.1f} |"
         )
     lines += [
+        "",
+        comparison.verdict(),
         "",
         f"Chosen model: **{comparison.winner}** ({reports[comparison.winner]['estimator']}).",
     ]
@@ -262,6 +335,8 @@ def main(argv: list[str] | None = None) -> int:
     models = {name: joblib.load(getattr(args, f"{name}_model")) for name in CANDIDATES}
     reports = {name: read_json(getattr(args, f"{name}_report")) for name in CANDIDATES}
     thresholds = {name: float(reports[name]["threshold"]) for name in CANDIDATES}
+    # Before any scoring: a comparison of unequal budgets names no winner.
+    check_equal({name: reports[name].get("budget") for name in CANDIDATES})
 
     comparison = compare(test, models, thresholds, params)
     write_json(args.metrics, metrics_summary(comparison, reports))

@@ -1,7 +1,8 @@
 """Stage ``train_automl``: the AutoML candidate.
 
-FLAML searches several estimator families and their hyper-parameters under a time budget,
-with the same metric (average precision) and the same kind of stratified cross-validation as
+FLAML searches several estimator families and their hyper-parameters within the compute
+budget the custom search gets too (section ``budget``: seconds, trials, folds), with the same
+metric (average precision) and the same kind of stratified cross-validation as
 the custom candidate; :func:`fraudops.automl.fit_automl` wraps its choice in a pipeline with the
 same feature preprocessing. The threshold is chosen on the validation part and the run is
 recorded exactly like the custom one, so ``evaluate`` compares like with like.
@@ -18,9 +19,11 @@ import time
 from dataclasses import asdict, dataclass
 
 import pandas as pd
+from fraudops.budget import Budget
 from fraudops.params import ParamsError
 
-from .common import Trained, plain, train_stage_main
+from .common import plain
+from .training import Trained, train_stage_main
 
 
 @dataclass(frozen=True)
@@ -28,46 +31,42 @@ class TrainAutomlParams:
     """Section ``train_automl`` of ``params.yaml``.
 
     Attributes:
-        time_budget: seconds FLAML may search (the refit of the best model comes on top).
         estimator_list: FLAML estimator names, e.g. ``lgbm``, ``rf``, ``extra_tree``, ``lrl1``.
-        cv_folds: stratified folds per configuration.
         seed: FLAML's seed.
+
+    The seconds, trials and folds are not here: they are the ``budget`` section, which the
+    custom stage reads too.
     """
 
-    time_budget: float
     estimator_list: list[str]
-    cv_folds: int
     seed: int
 
     def __post_init__(self) -> None:
-        if self.time_budget <= 0:
-            raise ParamsError(
-                f"params.yaml section 'train_automl': time_budget must be > 0, got {self.time_budget}"
-            )
         if not self.estimator_list:
             raise ParamsError("params.yaml section 'train_automl': estimator_list is empty")
-        if self.cv_folds < 2:
-            raise ParamsError(
-                f"params.yaml section 'train_automl': cv_folds must be >= 2, got {self.cv_folds}"
-            )
 
 
-def fit(train: pd.DataFrame, params: TrainAutomlParams, *, progress: bool = False) -> Trained:
-    """Run FLAML on ``train`` and return its best pipeline, refitted on all of ``train``
-    (``progress``: FLAML's line per trial)."""
+def fit(
+    train: pd.DataFrame, params: TrainAutomlParams, budget: Budget, *, progress: bool = False
+) -> Trained:
+    """Run FLAML on ``train`` within ``budget`` and return its best pipeline, refitted on all
+    of ``train`` (``progress``: FLAML's line per trial)."""
     from fraudops.automl import fit_automl
+    from fraudops.budget import Spent
 
     start = time.perf_counter()
     model, info = fit_automl(
         train,
-        time_budget=params.time_budget,
+        time_budget=budget.seconds,
+        max_iter=budget.trials,
         estimator_list=list(params.estimator_list),
         seed=params.seed,
         metric="ap",
-        n_splits=params.cv_folds,
+        n_splits=budget.cv_folds,
         verbose=3 if progress else 0,
     )
     seconds = time.perf_counter() - start
+    trials = int(info["n_trials"])
     return Trained(
         candidate="automl",
         model=model,
@@ -87,6 +86,16 @@ def fit(train: pd.DataFrame, params: TrainAutomlParams, *, progress: bool = Fals
             "search_seconds": float(info["search_time"]),
             "refit_seconds": float(info["refit_time"]),
         },
+        # FLAML's own fit (its search and, within the budget, its refit of the best
+        # configuration) is what the budget limits; the pipeline's refit comes on top.
+        budget=budget,
+        spent=Spent(
+            seconds=float(info["search_time"]),
+            trials=trials,
+            fits=trials * budget.cv_folds,
+            refit_seconds=float(info["refit_time"]),
+            stopped_by="trials" if trials >= budget.trials else "seconds",
+        ),
     )
 
 
@@ -98,9 +107,9 @@ def main(argv: list[str] | None = None) -> int:
         section="train_automl",
         params_cls=TrainAutomlParams,
         fit=fit,
-        announce=lambda p, n: (
-            f"FLAML over {', '.join(p.estimator_list)} for {p.time_budget:g}s, "
-            f"{p.cv_folds}-fold CV on {n:,} rows"
+        announce=lambda p, b, n: (
+            f"FLAML over {', '.join(p.estimator_list)} on {n:,} rows, "
+            f"{b.trials} trials x {b.cv_folds}-fold stratified CV or {b.seconds:g}s"
         ),
     )
 

@@ -3,7 +3,8 @@
 An ``imblearn`` pipeline (features, imbalance handling, estimator) from
 :func:`fraudops.models.make_model`, tuned by grid or random search over
 :func:`fraudops.models.search_space` with stratified cross-validation scored by average
-precision. Resampling sits inside the pipeline, so SMOTE or undersampling only ever sees the
+precision, within the compute budget that AutoML gets too (section ``budget``,
+:func:`fraudops.budget.random_search`). Resampling sits inside the pipeline, so SMOTE or undersampling only ever sees the
 training folds. The operating threshold is chosen on the validation part; the run, the model
 and the data lineage go to MLflow.
 
@@ -19,9 +20,11 @@ import time
 from dataclasses import asdict, dataclass
 
 import pandas as pd
+from fraudops.budget import Budget
 from fraudops.params import ParamsError
 
-from .common import Trained, plain, train_stage_main
+from .common import plain
+from .training import Trained, train_stage_main
 
 SEARCHES = ("grid", "random")
 
@@ -33,17 +36,17 @@ class TrainCustomParams:
     Attributes:
         estimator: one of :data:`fraudops.models.ESTIMATORS`.
         imbalance: one of :data:`fraudops.models.IMBALANCE`.
-        search: ``"grid"`` (every combination) or ``"random"`` (``n_iter`` draws).
-        n_iter: configurations a random search tries.
-        cv_folds: stratified folds per configuration.
+        search: ``"grid"`` (the grid in order) or ``"random"`` (random draws), as many
+            configurations as the budget allows.
         seed: seed of the model, the folds and the random search.
+
+    The number of configurations, the folds and the seconds are not here: they are the
+    ``budget`` section, which the AutoML stage reads too.
     """
 
     estimator: str
     imbalance: str
     search: str
-    n_iter: int
-    cv_folds: int
     seed: int
 
     def __post_init__(self) -> None:
@@ -59,61 +62,53 @@ class TrainCustomParams:
                     f"params.yaml section 'train_custom': {key} {value!r} is not one of "
                     f"{list(allowed)}"
                 )
-        if self.n_iter < 1 or self.cv_folds < 2:
-            raise ParamsError(
-                "params.yaml section 'train_custom': n_iter must be >= 1 and cv_folds >= 2, "
-                f"got {self.n_iter} and {self.cv_folds}"
-            )
 
 
-def fit(train: pd.DataFrame, params: TrainCustomParams, *, progress: bool = False) -> Trained:
-    """Search the estimator's hyper-parameters with stratified CV and refit the best on ``train``.
+def fit(
+    train: pd.DataFrame, params: TrainCustomParams, budget: Budget, *, progress: bool = False
+) -> Trained:
+    """Search the estimator's hyper-parameters within ``budget`` and refit the best on ``train``.
 
     Args:
         train: the training part (FEATURES and Class).
         params: the stage's section.
-        progress: scikit-learn's line per fit (fold, parameters, score, time); otherwise only
-            its summary line (how many candidates and folds).
+        budget: the ``budget`` section, shared with the AutoML stage.
+        progress: a line per trial (parameters, CV score, seconds).
 
     Returns:
-        The refitted best pipeline with its CV average precision and the search's findings.
+        The refitted best pipeline with its CV average precision, the search's findings and
+        what it spent of the budget.
     """
+    from fraudops.budget import random_search
     from fraudops.models import make_model, search_space
-    from fraudops.split import stratified_cv, xy
-    from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+    from fraudops.split import xy
 
-    model = make_model(params.estimator, params.imbalance, seed=params.seed)
-    space = search_space(params.estimator, params.imbalance)
-    common = {
-        "scoring": "average_precision",
-        "cv": stratified_cv(n_splits=params.cv_folds, seed=params.seed),
-        "refit": True,
-        "error_score": "raise",
-        "verbose": 3 if progress else 1,
-    }
-    if params.search == "grid":
-        search = GridSearchCV(model, space, **common)
-    else:
-        search = RandomizedSearchCV(
-            model, space, n_iter=params.n_iter, random_state=params.seed, **common
-        )
     x, y = xy(train)
     start = time.perf_counter()
-    search.fit(x, y)
-    seconds = time.perf_counter() - start
-    best = search.best_index_
+    result = random_search(
+        make_model(params.estimator, params.imbalance, seed=params.seed),
+        search_space(params.estimator, params.imbalance),
+        x,
+        y,
+        budget=budget,
+        search=params.search,
+        seed=params.seed,
+        progress=(lambda line: print(line, flush=True)) if progress else None,
+    )
     return Trained(
         candidate="custom",
-        model=search.best_estimator_,
+        model=result.model,
         params={f"train_custom.{k}": v for k, v in asdict(params).items()},
-        cv_average_precision=float(search.best_score_),
-        train_seconds=seconds,
+        cv_average_precision=result.cv_average_precision,
+        train_seconds=time.perf_counter() - start,
         details={
             "estimator": params.estimator,
-            "best_params": {k: plain(v) for k, v in search.best_params_.items()},
-            "cv_average_precision_std": float(search.cv_results_["std_test_score"][best]),
-            "configurations_tried": len(search.cv_results_["params"]),
+            "best_params": {k: plain(v) for k, v in result.best_params.items()},
+            "cv_average_precision_std": result.cv_average_precision_std,
+            "configurations_tried": result.spent.trials,
         },
+        budget=budget,
+        spent=result.spent,
     )
 
 
@@ -125,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         section="train_custom",
         params_cls=TrainCustomParams,
         fit=fit,
-        announce=lambda p, n: (
-            f"{p.search} search over {p.estimator} ({p.imbalance}), "
-            f"{p.cv_folds}-fold stratified CV on {n:,} rows"
+        announce=lambda p, b, n: (
+            f"{p.search} search over {p.estimator} ({p.imbalance}) on {n:,} rows, "
+            f"{b.trials} trials x {b.cv_folds}-fold stratified CV or {b.seconds:g}s"
         ),
     )
 

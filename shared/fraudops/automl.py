@@ -56,6 +56,7 @@ def fit_automl(
     train: pd.DataFrame,
     *,
     time_budget: float,
+    max_iter: int | None = None,
     estimator_list: Sequence[str] = DEFAULT_ESTIMATORS,
     seed: int = 0,
     metric: str = "ap",
@@ -71,7 +72,9 @@ def fit_automl(
 
     Args:
         train: training transactions with the ``FEATURES`` columns and ``Class``.
-        time_budget: seconds FLAML may spend searching (> 0).
+        time_budget: seconds FLAML may spend searching (> 0); FLAML keeps time within it for
+            its own refit of the best configuration.
+        max_iter: trials (configurations) FLAML may try at most; ``None``: no limit but time.
         estimator_list: FLAML learner names to try, a subset of :data:`ESTIMATORS`.
         seed: seed of FLAML's search and of the final estimator.
         metric: what the search maximises, one of :data:`METRICS` (``"ap"``: average precision).
@@ -87,8 +90,8 @@ def fit_automl(
         ``best_score`` (``1 - best_loss``: the cross-validated ``metric`` of the best trial);
         ``best_score_per_estimator``; ``n_trials``; the seconds ``time_to_best``,
         ``search_time`` (FLAML's fit, including its own refit), ``refit_time`` and
-        ``time_used`` (the whole call); and the arguments ``time_budget``, ``estimator_list``,
-        ``n_splits``, ``seed``.
+        ``time_used`` (the whole call); and the arguments ``time_budget``, ``max_iter``,
+        ``estimator_list``, ``n_splits``, ``seed``.
 
     Raises:
         ValueError: ``train`` is empty, misses a column, has labels other than 0/1, holds one
@@ -97,6 +100,8 @@ def fit_automl(
         RuntimeError: FLAML finished no trial within the budget.
     """
     estimators = _check_arguments(time_budget, estimator_list, metric, n_splits)
+    if max_iter is not None and max_iter < 1:
+        raise ValueError(f"fit_automl: max_iter must be >= 1 or None, got {max_iter}")
     X, y = xy(train)
     _check_labels(y, n_splits)
 
@@ -115,6 +120,7 @@ def fit_automl(
             metric=metric,
             estimator_list=list(estimators),
             time_budget=time_budget,
+            max_iter=max_iter,
             eval_method="cv",
             split_type="stratified",
             n_splits=n_splits,
@@ -156,6 +162,7 @@ def fit_automl(
         "refit_time": now - refit_start,
         "time_used": now - start,
         "time_budget": float(time_budget),
+        "max_iter": max_iter,
         "estimator_list": list(estimators),
         "n_splits": n_splits,
         "seed": seed,

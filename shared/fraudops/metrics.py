@@ -142,6 +142,121 @@ def evaluate(
     return result
 
 
+def _sorted_ap(y: np.ndarray, order: np.ndarray, ends: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Average precision of one ranking under many row weightings at once.
+
+    ``order`` sorts the rows by score, highest first; ``ends`` marks the last row of each group
+    of tied scores (a threshold); ``w`` is ``(k, n)``: k weightings of the n rows. The formula is
+    scikit-learn's ``average_precision_score``: the sum over thresholds of precision times the
+    recall gained, so with ``w`` all ones it gives the same value.
+    """
+    wf = w[:, order]
+    tp = np.cumsum(wf * y[order], axis=1)[:, ends]
+    seen = np.cumsum(wf, axis=1)[:, ends]
+    total = tp[:, -1:]
+    precision = np.divide(tp, seen, out=np.zeros_like(tp), where=seen > 0)
+    gained = np.diff(tp, axis=1, prepend=0.0)
+    return np.divide(
+        (precision * gained).sum(axis=1),
+        total[:, 0],
+        out=np.full(len(w), np.nan),
+        where=total[:, 0] > 0,
+    )
+
+
+def ap_difference(
+    y_true: ArrayLike,
+    scores_a: ArrayLike,
+    scores_b: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    resamples: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+    groups: ArrayLike | None = None,
+) -> dict[str, Any]:
+    """AP(a) - AP(b) on the same rows, with a paired bootstrap interval.
+
+    Both models are scored on the same resampled rows each time (a paired bootstrap), so the
+    interval reflects how much the difference depends on which frauds happened to be in the
+    set, not the spread of each AP alone. Each resample weights every row by a Poisson(1) count
+    (the Poisson bootstrap, which approximates drawing n rows with replacement), so one sort of
+    each model's scores serves every resample: 1,000 resamples of 40,000 rows took 3.3 s where
+    2,000 calls of ``average_precision_score`` take 16 s (measured on a busy 2-core machine).
+
+    Args:
+        y_true: 0/1 labels of the rows both models scored.
+        scores_a: model a's fraud scores.
+        scores_b: model b's fraud scores for the same rows.
+        sample_weight: row weights (the real sample's legitimate rows count 57.79 each); the
+            rows are resampled, then weighted.
+        resamples: bootstrap resamples (resamples without a fraud are skipped).
+        level: the interval's coverage.
+        seed: seed of the resampling.
+        groups: a group per row, e.g. the cross-validation fold that scored it. Scores of
+            different folds come from different models and need not be on one scale, so AP is
+            then computed within each group and averaged, and rows are resampled within
+            their group.
+
+    Returns:
+        ``difference`` (on all rows, or the mean over groups), ``low`` and ``high`` (the interval), ``level``,
+        ``resamples`` (those with a fraud), and ``verdict``: ``"a"`` when the interval is above
+        zero, ``"b"`` when below, ``"tie"`` when it includes zero.
+
+    Raises:
+        ValueError: mismatched lengths, labels other than 0/1, no fraud, non-finite scores.
+    """
+    if np.size(scores_a) != np.size(scores_b):
+        raise ValueError(
+            f"scores_a has {np.size(scores_a)} rows but scores_b has {np.size(scores_b)}"
+        )
+    y, a, w0 = _check(y_true, scores_a, sample_weight)
+    _, b, _ = _check(y_true, scores_b, sample_weight)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    base = np.ones(len(y)) if w0 is None else w0
+    labels = np.zeros(len(y), dtype=np.int64) if groups is None else np.asarray(groups).ravel()
+    if len(labels) != len(y):
+        raise ValueError(f"y_true has {len(y)} rows but groups has {len(labels)}")
+    rng = np.random.default_rng(seed)
+    members = [np.flatnonzero(labels == g) for g in np.unique(labels)]
+    for rows in members:
+        if not y[rows].any():
+            raise ValueError("no fraud among the rows (of a group): average precision is undefined")
+    full = np.zeros(1)
+    deltas = np.zeros(resamples)
+    valid = np.ones(resamples, dtype=bool)
+    for rows in members:
+        yf = y[rows].astype(np.float64)
+        rankings = []
+        for s in (a[rows], b[rows]):
+            order = np.argsort(-s, kind="mergesort")
+            ends = np.flatnonzero(np.r_[np.diff(s[order]) != 0, True])
+            rankings.append((order, ends))
+        weight = base[rows][None, :]
+        full += _sorted_ap(yf, *rankings[0], weight) - _sorted_ap(yf, *rankings[1], weight)
+        # Chunks of 100 resamples keep the (k, n) weight matrix to tens of MB at 50,000 rows.
+        for start in range(0, resamples, 100):
+            k = min(100, resamples - start)
+            w = rng.poisson(1.0, size=(k, len(rows))).astype(np.float64) * weight
+            ap_a, ap_b = (_sorted_ap(yf, order, ends, w) for order, ends in rankings)
+            deltas[start : start + k] += ap_a - ap_b
+            valid[start : start + k] &= np.isfinite(ap_a) & np.isfinite(ap_b)
+    deltas = deltas[valid] / len(members)
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(deltas, [tail, 100 - tail])
+    full = full[0] / len(members)
+    verdict = "a" if low > 0 else "b" if high < 0 else "tie"
+    return {
+        "difference": float(full),
+        "low": float(low),
+        "high": float(high),
+        "level": level,
+        "resamples": int(len(deltas)),
+        "verdict": verdict,
+    }
+
+
 def _curve(
     y: np.ndarray, s: np.ndarray, w: np.ndarray | None, kind: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

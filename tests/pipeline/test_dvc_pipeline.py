@@ -29,8 +29,9 @@ STAGES = ("ingest", "validate", "split", "train_custom", "train_automl", "evalua
 #: Small data and short searches: the whole folder has to stay within a few minutes.
 SMALL_PARAMS = {
     "ingest": {"rows": 20_000, "seed": 7, "fraud_rate": 0.01},
-    "train_custom": {"estimator": "logreg", "search": "random", "n_iter": 2, "cv_folds": 2},
-    "train_automl": {"time_budget": 5, "cv_folds": 2, "estimator_list": ["lgbm", "lrl1"]},
+    "budget": {"seconds": 5, "trials": 2, "cv_folds": 2},
+    "train_custom": {"estimator": "logreg", "search": "random"},
+    "train_automl": {"estimator_list": ["lgbm", "lrl1"]},
 }
 
 pytestmark = pytest.mark.slow

@@ -75,7 +75,14 @@ def _results(sent: dict[str, pd.DataFrame], project: Path) -> dict:
         "level0": {**figures, "average_precision": 0.85},
         "level1": figures,
         "level1_champion": "1",
-        "level1_comparison": {"winner": "custom", "custom": 0.9, "automl": 0.88},
+        "level1_comparison": {
+            "winner": "custom",
+            "custom": 0.9,
+            "automl": 0.88,
+            "better": "tie",
+            "ap_difference": {"custom_minus_automl": 0.02, "low": -0.01, "high": 0.05},
+            "budget": {"seconds": 4, "trials": 2, "cv_folds": 2},
+        },
         "level1_ct": {"rejected": True, "champion": ["1", "1"], "reason": "missing column 'V7'"},
         "served_before": "1",
         "monitoring": monitoring,
@@ -199,6 +206,12 @@ def test_the_page_tells_every_level_in_order(page):
     assert html.count("data:image/png;base64,") == 3  # offline, traffic, monitoring windows
     assert "RETRAIN" in html and "recovered: True" in html
     assert "-0.050 against Level 0" not in html and "+0.050 against Level 0" in html
+
+def test_the_level1_section_says_whether_the_equal_budget_comparison_has_a_winner(page):
+    html, _ = page
+    assert "both had 4 s and at most 2 trials of 2-fold CV" in html
+    assert "AP custom − AutoML +0.020, 95 % bootstrap interval -0.010 .. +0.050" in html
+    assert "cannot tell them apart" in html  # the interval includes zero: no winner is claimed
 
 
 def test_every_relative_link_resolves_to_a_file_the_tour_wrote(page):
