@@ -20,7 +20,7 @@ section ``train_custom``: its estimator and imbalance handling, a random search 
 Each point reports test AP, precision and recall at the threshold, the trials and fits each side
 managed, and the seconds it took. ``automl_vs_custom.png`` plots AP against budget.
 
-    python -m benchmarks automl_vs_custom     # about 20 minutes on 2 cores
+    python -m benchmarks automl_vs_custom     # about 15 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ from benchmarks.generator import generator_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Seconds per side at each point of the curve: a few seconds to a few minutes.
-SYNTHETIC_BUDGETS = (5, 20, 60, 180)
+SYNTHETIC_BUDGETS = (5, 15, 45, 120)
 #: The real sample is 50 times smaller: the same range of fits takes a tenth of the seconds.
-REAL_BUDGETS = (1, 4, 12, 36)
+REAL_BUDGETS = (1, 3, 9, 27)
 #: A cap on trials far above what fits in the seconds: the clock is the budget that binds.
 TRIALS = 1000
 REAL_FOLDS = 5

@@ -4,8 +4,9 @@
 :class:`Budget` is that compute: wall seconds, a number of configurations (trials), and the
 stratified folds each configuration is scored on, so a trial is ``cv_folds`` model fits. The
 seconds cover the search and the final fit of the best configuration on all the training rows,
-as FLAML counts its ``time_budget``: a new trial starts only while the time left exceeds the
-expected final fit, and the trial running at the deadline still finishes. Both sides stop at
+as FLAML counts its ``time_budget``: a new trial starts only while the time left covers a trial
+and the final fit (both estimated from the trials so far), so a search ends close to its
+deadline, rarely past it by more than one trial's misestimate. Both sides stop at
 whichever limit comes first. :class:`Spent` is what each side really used, so a report shows
 that the comparison was fair.
 
@@ -150,7 +151,7 @@ def random_search(
         X: training features.
         y: training labels (0/1).
         budget: the limits; no new trial starts once ``budget.trials`` are done or the time
-            left is less than the expected final fit (a fold's fit time, scaled to all rows).
+            left is less than a trial (the mean so far) and the final fit of the best one.
         search: ``"random"`` or ``"grid"`` (:func:`configurations`).
         seed: seed of the draws and of the folds.
         progress: called with one line per trial (configuration, score, seconds).
@@ -168,15 +169,17 @@ def random_search(
     start = time.perf_counter()
     best: tuple[float, float, dict[str, Any]] | None = None
     tried, fit_seconds = 0, 0.0
+    best_took = 0.0  # the best configuration's trial time: its final fit costs about as much
     stopped_by = "exhausted" if len(candidates) < budget.trials else "trials"
     for config in candidates:
-        # A fold fits (k-1)/k of the rows; the final fit all of them.
-        expected_refit = (
-            fit_seconds / max(tried * budget.cv_folds, 1) * budget.cv_folds / (budget.cv_folds - 1)
-        )
-        if tried and time.perf_counter() - start + expected_refit >= budget.seconds:
-            stopped_by = "seconds"
-            break
+        if tried:
+            # A new trial must leave time for itself (the mean so far) and for the final fit of
+            # the best configuration: its cv_folds fold fits each saw (k-1)/k of the rows, so
+            # one fit on all of them takes about its trial time / (k - 1).
+            needed = fit_seconds / tried + best_took / (budget.cv_folds - 1)
+            if time.perf_counter() - start + needed > budget.seconds:
+                stopped_by = "seconds"
+                break
         began = time.perf_counter()
         scores = cross_val_score(
             clone(model).set_params(**config),
@@ -190,7 +193,7 @@ def random_search(
         tried, fit_seconds = tried + 1, fit_seconds + took
         mean, std = float(np.mean(scores)), float(np.std(scores))
         if best is None or mean > best[0]:
-            best = (mean, std, config)
+            best, best_took = (mean, std, config), took
         if progress is not None:
             progress(
                 f"  trial {tried}/{len(candidates)}: {config} CV AP {mean:.4f} ± {std:.4f} ({took:.1f}s)"
