@@ -207,6 +207,7 @@ def test_the_page_tells_every_level_in_order(page):
     assert "RETRAIN" in html and "recovered: True" in html
     assert "-0.050 against Level 0" not in html and "+0.050 against Level 0" in html
 
+
 def test_the_level1_section_says_whether_the_equal_budget_comparison_has_a_winner(page):
     html, _ = page
     assert "both had 4 s and at most 2 trials of 2-fold CV" in html
