@@ -28,9 +28,6 @@ import pandas as pd
 
 from .params import ParamsError
 
-#: How a search stopped: it ran out of configurations, of trials, or of seconds.
-STOPS = ("exhausted", "trials", "seconds")
-
 
 @dataclass(frozen=True)
 class Budget:
